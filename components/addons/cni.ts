@@ -1,0 +1,80 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { CniName, NetworkSpec } from "../model";
+import { CNI_CHARTS, ChartPin } from "../versions";
+
+/** Inputs of the pod network add-on. */
+export interface CniArgs {
+    network: NetworkSpec;
+    /** Kubernetes provider built from the generated admin credentials. */
+    provider: k8s.Provider;
+    /** Test-only: do not wait for pods (there is no kubelet in the engine test tier). Never set by the program. */
+    skipAwait?: boolean;
+}
+
+/**
+ * Chart values per CNI. The one setting that matters everywhere: the pod CIDR
+ * the CNI uses must equal kubeadm's `podSubnet` (which the controller-manager
+ * splits into per-node ranges).
+ */
+export function cniValues(cni: CniName, network: NetworkSpec): Record<string, unknown> {
+    switch (cni) {
+        case "flannel":
+            // flannel chart: `podCidr` (flannel-io/flannel chart/kube-flannel/values.yaml).
+            return { podCidr: network.podSubnet };
+        case "calico":
+            // tigera-operator chart: the Installation's default IP pool (Calico's own default is 192.168.0.0/16).
+            return {
+                installation: {
+                    calicoNetwork: {
+                        ipPools: [{ cidr: network.podSubnet, encapsulation: "VXLANCrossSubnet", natOutgoing: "Enabled", nodeSelector: "all()" }],
+                    },
+                },
+            };
+        case "cilium":
+            // Cilium's default IPAM ("cluster-pool", 10.0.0.0/8) ignores kubeadm's podSubnet;
+            // "kubernetes" mode uses the node podCIDRs the controller-manager allocates from it.
+            return { ipam: { mode: "kubernetes" } };
+        default: {
+            const unknown: never = cni;
+            throw new Error(`unknown CNI ${unknown}`);
+        }
+    }
+}
+
+/**
+ * The pod network, installed with `helm.v3.Release` (a custom resource, so a
+ * preview of a brand-new stack works; `helm.v4.Chart` is a remote component
+ * and the engine refuses it while the kubeconfig is still unknown).
+ */
+export class Cni extends pulumi.ComponentResource {
+    public readonly release: k8s.helm.v3.Release;
+
+    constructor(name: string, args: CniArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeadm:index:Cni", name, {}, opts);
+        const pin: ChartPin = CNI_CHARTS[args.network.cni];
+        const child = { parent: this, provider: args.provider };
+
+        const dependsOn: pulumi.Resource[] = [];
+        if (pin.namespace !== "kube-system") {
+            // CNI agents need hostNetwork and privileges: the namespace must allow them under Pod Security.
+            dependsOn.push(new k8s.core.v1.Namespace(`${name}-namespace`, {
+                metadata: { name: pin.namespace, labels: { "pod-security.kubernetes.io/enforce": "privileged" } },
+            }, child));
+        }
+        this.release = new k8s.helm.v3.Release(`${name}-release`, {
+            name: args.network.cni,
+            chart: pin.chart,
+            version: pin.version,
+            repositoryOpts: { repo: pin.repo },
+            namespace: pin.namespace,
+            createNamespace: false,
+            values: cniValues(args.network.cni, args.network),
+            skipAwait: args.skipAwait ?? false,
+            timeout: 600,
+            atomic: false,
+            cleanupOnFail: true,
+        }, { ...child, dependsOn });
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,72 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { controlPlaneEndpoint, renderInitConfig } from "./kubeadm/config";
+import { InitNode, JoinSteps, WORKER_ROLE_LABEL, joinNode } from "./join";
+import { ClusterSpec, HostSpec, isWorker } from "./model";
+import { Pki } from "./pki";
+import { encodeBundle } from "./scripts";
+import { step, StepConnection } from "./step";
+
+/** Inputs of one control-plane node. */
+export interface ControlPlaneArgs {
+    spec: ClusterSpec;
+    host: HostSpec;
+    connection: StepConnection;
+    /** The host's prepare step. */
+    prepare: command.remote.Command;
+    pki: Pki;
+    /** The first control plane; absent for the first control plane itself, which runs `kubeadm init`. */
+    initNode?: InitNode;
+    /** Steps this join waits for: control planes join one at a time (each adds an etcd member). */
+    after?: pulumi.Resource[];
+}
+
+/**
+ * A control-plane node. The first one runs `kubeadm init` with the shared PKI
+ * from stack state written to /etc/kubernetes/pki beforehand; the others join
+ * with `--control-plane` and get the same CA files copied (not
+ * `--upload-certs`, whose secret expires after two hours).
+ */
+export class ControlPlane extends pulumi.ComponentResource {
+    /** `kubeadm init` (first control plane only). */
+    public readonly init?: command.remote.Command;
+    /** Token, join and registration steps (additional control planes only). */
+    public readonly joinSteps?: JoinSteps;
+    /** The last step of this node: what the next control plane waits for. */
+    public readonly ready: command.remote.Command;
+
+    constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeadm:index:ControlPlane", name, {}, opts);
+        const { spec, host } = args;
+
+        if (!args.initNode) {
+            this.init = step(`${name}-init`, {
+                connection: args.connection,
+                user: host.user,
+                script: "init",
+                vars: {
+                    NODE_NAME: host.name,
+                    KUBEADM_CONFIG: renderInitConfig(spec, host),
+                    API_ENDPOINT: controlPlaneEndpoint(spec),
+                },
+                stdin: args.pki.sharedFiles.apply((files) => encodeBundle(files)),
+                onDelete: { script: "reset", vars: { NODE_NAME: host.name } },
+            }, { parent: this, dependsOn: [args.prepare] });
+            this.ready = this.init;
+        } else {
+            this.joinSteps = joinNode(name, {
+                spec,
+                host,
+                connection: args.connection,
+                prepare: args.prepare,
+                initNode: args.initNode,
+                caCertHash: args.pki.discoveryHash,
+                controlPlanePki: args.pki.sharedFiles.apply((f): Record<string, string> => ({ ...f })),
+                labels: isWorker(host) ? [WORKER_ROLE_LABEL] : [],
+                after: args.after,
+            }, this);
+            this.ready = this.joinSteps.node;
+        }
+        this.registerOutputs({});
+    }
+}

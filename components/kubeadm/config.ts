@@ -1,0 +1,235 @@
+/**
+ * kubeadm v1beta4 configuration, built as typed objects and serialised with a
+ * YAML library (never by string concatenation). Field names follow
+ * kubernetes/kubernetes cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go; in
+ * v1beta4 every `extraArgs`/`kubeletExtraArgs` is a list of `{name, value}`.
+ */
+import * as YAML from "yaml";
+import { ClusterSpec, ExtraArg, HostSpec, isWorker, nodeAddress } from "../model";
+
+export const KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4";
+/** containerd's CRI socket (the containerd.io package default). */
+export const CRI_SOCKET = "unix:///var/run/containerd/containerd.sock";
+/** Placeholder the join script replaces with the bootstrap token read from stdin. */
+export const TOKEN_PLACEHOLDER = "__BOOTSTRAP_TOKEN__";
+
+export interface Taint {
+    key: string;
+    value?: string;
+    effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+}
+
+export interface NodeRegistrationOptions {
+    name: string;
+    criSocket: string;
+    /** `[]` makes a control plane schedulable; absent means kubeadm's default. */
+    taints?: Taint[];
+    kubeletExtraArgs?: ExtraArg[];
+    imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+}
+
+export interface APIEndpoint {
+    advertiseAddress?: string;
+    bindPort: number;
+}
+
+export interface InitConfiguration {
+    apiVersion: typeof KUBEADM_API_VERSION;
+    kind: "InitConfiguration";
+    localAPIEndpoint: APIEndpoint;
+    nodeRegistration: NodeRegistrationOptions;
+}
+
+export interface ControlPlaneComponent {
+    extraArgs?: ExtraArg[];
+}
+
+export interface ClusterConfiguration {
+    apiVersion: typeof KUBEADM_API_VERSION;
+    kind: "ClusterConfiguration";
+    clusterName: string;
+    kubernetesVersion: string;
+    controlPlaneEndpoint: string;
+    imageRepository: string;
+    encryptionAlgorithm: "RSA-2048" | "RSA-3072" | "RSA-4096" | "ECDSA-P256";
+    networking: { podSubnet: string; serviceSubnet: string; dnsDomain: string };
+    apiServer: ControlPlaneComponent & { certSANs: string[] };
+    controllerManager: ControlPlaneComponent;
+    scheduler: ControlPlaneComponent;
+}
+
+export interface JoinConfiguration {
+    apiVersion: typeof KUBEADM_API_VERSION;
+    kind: "JoinConfiguration";
+    discovery: {
+        bootstrapToken: { apiServerEndpoint: string; token: string; caCertHashes: string[] };
+    };
+    nodeRegistration: NodeRegistrationOptions;
+    controlPlane?: { localAPIEndpoint: APIEndpoint };
+}
+
+export interface KubeletConfiguration {
+    apiVersion: "kubelet.config.k8s.io/v1beta1";
+    kind: "KubeletConfiguration";
+    cgroupDriver: "systemd";
+    [field: string]: unknown;
+}
+
+export interface KubeProxyConfiguration {
+    apiVersion: "kubeproxy.config.k8s.io/v1alpha1";
+    kind: "KubeProxyConfiguration";
+    mode: string;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+function isIp(s: string): boolean {
+    return IPV4.test(s) || s.includes(":");
+}
+
+/** `host:port`, bracketing IPv6 literals. */
+export function hostPort(host: string, port: number): string {
+    return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The first control-plane host: where `kubeadm init` runs. */
+export function initHost(spec: ClusterSpec): HostSpec {
+    const cp = spec.hosts.find((h) => h.roles.includes("control-plane"));
+    if (!cp) {
+        throw new Error("no control-plane host (config validation should have caught this)");
+    }
+    return cp;
+}
+
+/**
+ * The address nodes use to reach the API: the user's stable endpoint (load
+ * balancer or VIP) when given, else the init node's cluster address.
+ */
+export function controlPlaneEndpoint(spec: ClusterSpec): string {
+    const host = spec.apiServer.explicitAddress ? spec.apiServer.address : nodeAddress(initHost(spec));
+    return hostPort(host, spec.apiServer.port);
+}
+
+/**
+ * Every name and address the API server certificate must cover: the
+ * kubeconfig address, each control plane's SSH and cluster address and node
+ * name, loopback, and the user's extra SANs. Sorted for a stable diff.
+ */
+export function apiServerCertSans(spec: ClusterSpec): string[] {
+    const sans = new Set<string>([spec.apiServer.address, "127.0.0.1", "localhost", ...spec.apiServer.extraSans]);
+    for (const h of spec.hosts.filter((x) => x.roles.includes("control-plane"))) {
+        sans.add(h.name);
+        sans.add(h.address);
+        if (h.internalAddress) sans.add(h.internalAddress);
+    }
+    return [...sans].sort();
+}
+
+function nodeRegistration(spec: ClusterSpec, host: HostSpec): NodeRegistrationOptions {
+    const reg: NodeRegistrationOptions = {
+        name: host.name,
+        criSocket: CRI_SOCKET,
+        imagePullPolicy: "IfNotPresent",
+    };
+    const args: ExtraArg[] = [];
+    if (host.internalAddress) args.push({ name: "node-ip", value: host.internalAddress });
+    args.push(...spec.kubeadm.kubeletExtraArgs.filter((a) => a.name !== "node-ip" || !host.internalAddress));
+    if (args.length > 0) reg.kubeletExtraArgs = args;
+    // A control plane that is also a worker must be schedulable: no taint at
+    // all, rather than removing node-role.kubernetes.io/control-plane later.
+    if (host.roles.includes("control-plane") && isWorker(host)) reg.taints = [];
+    return reg;
+}
+
+function advertiseAddress(host: HostSpec): string | undefined {
+    const addr = nodeAddress(host);
+    return isIp(addr) ? addr : undefined;
+}
+
+function withArgs(args: ExtraArg[]): ControlPlaneComponent {
+    return args.length > 0 ? { extraArgs: args } : {};
+}
+
+/** ClusterConfiguration for the cluster. */
+export function clusterConfiguration(spec: ClusterSpec): ClusterConfiguration {
+    return {
+        apiVersion: KUBEADM_API_VERSION,
+        kind: "ClusterConfiguration",
+        clusterName: spec.clusterName,
+        kubernetesVersion: `v${spec.kubernetesVersion}`,
+        controlPlaneEndpoint: controlPlaneEndpoint(spec),
+        imageRepository: spec.kubeadm.imageRepository,
+        encryptionAlgorithm: "ECDSA-P256",
+        networking: {
+            podSubnet: spec.network.podSubnet,
+            serviceSubnet: spec.network.serviceSubnet,
+            dnsDomain: spec.network.dnsDomain,
+        },
+        apiServer: { certSANs: apiServerCertSans(spec), ...withArgs(spec.kubeadm.apiServerExtraArgs) },
+        controllerManager: withArgs(spec.kubeadm.controllerManagerExtraArgs),
+        scheduler: withArgs(spec.kubeadm.schedulerExtraArgs),
+    };
+}
+
+/** KubeletConfiguration: systemd cgroups (containerd is configured to match), plus the user's fields. */
+export function kubeletConfiguration(spec: ClusterSpec): KubeletConfiguration {
+    return {
+        ...spec.kubeadm.kubeletConfiguration,
+        apiVersion: "kubelet.config.k8s.io/v1beta1",
+        kind: "KubeletConfiguration",
+        cgroupDriver: "systemd",
+    };
+}
+
+export function kubeProxyConfiguration(spec: ClusterSpec): KubeProxyConfiguration {
+    return {
+        apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+        kind: "KubeProxyConfiguration",
+        mode: spec.kubeadm.proxyMode,
+    };
+}
+
+/** The multi-document file `kubeadm init --config` reads on the first control plane. Contains no secret. */
+export function renderInitConfig(spec: ClusterSpec, host: HostSpec): string {
+    const init: InitConfiguration = {
+        apiVersion: KUBEADM_API_VERSION,
+        kind: "InitConfiguration",
+        localAPIEndpoint: { ...optional("advertiseAddress", advertiseAddress(host)), bindPort: spec.apiServer.port },
+        nodeRegistration: nodeRegistration(spec, host),
+    };
+    return renderDocuments([init, clusterConfiguration(spec), kubeletConfiguration(spec), kubeProxyConfiguration(spec)]);
+}
+
+/**
+ * The JoinConfiguration for one host. The bootstrap token is a placeholder
+ * that the join script fills in from stdin, so this text stays secret-free and
+ * readable in `pulumi preview --diff`.
+ */
+export function renderJoinConfig(spec: ClusterSpec, host: HostSpec, caCertHash: string, asControlPlane: boolean): string {
+    const join: JoinConfiguration = {
+        apiVersion: KUBEADM_API_VERSION,
+        kind: "JoinConfiguration",
+        discovery: {
+            bootstrapToken: {
+                apiServerEndpoint: controlPlaneEndpoint(spec),
+                token: TOKEN_PLACEHOLDER,
+                caCertHashes: [caCertHash],
+            },
+        },
+        nodeRegistration: nodeRegistration(spec, host),
+    };
+    if (asControlPlane) {
+        join.controlPlane = {
+            localAPIEndpoint: { ...optional("advertiseAddress", advertiseAddress(host)), bindPort: spec.apiServer.port },
+        };
+    }
+    return renderDocuments([join]);
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+    return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** Serialise documents as one multi-document YAML file. */
+export function renderDocuments(docs: object[]): string {
+    return docs.map((d) => YAML.stringify(d, { lineWidth: 0 })).join("---\n");
+}

@@ -1,0 +1,112 @@
+/**
+ * The validated, typed model of a cluster. `config.ts` builds it from stack
+ * configuration; every component and renderer reads only this model, never
+ * `pulumi.Config` (data flows one way: config -> model -> components -> hosts).
+ */
+
+/** What a host does in the cluster. A host may have both roles. */
+export type Role = "control-plane" | "worker";
+export const ROLES: readonly Role[] = ["control-plane", "worker"];
+
+/** Pod network add-ons the program knows how to install. */
+export type CniName = "flannel" | "calico" | "cilium";
+export const CNIS: readonly CniName[] = ["flannel", "calico", "cilium"];
+
+/** kube-proxy modes that are not deprecated (ipvs is deprecated since 1.35). */
+export type ProxyMode = "iptables" | "nftables";
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "nftables"];
+
+/** Package-manager families the prepare step has a variant for. */
+export type OsFamily = "debian" | "rhel";
+export const OS_FAMILIES: readonly OsFamily[] = ["debian", "rhel"];
+
+/** One `--flag=value` for a control-plane component (kubeadm v1beta4 `extraArgs` item). */
+export interface ExtraArg {
+    name: string;
+    value: string;
+}
+
+/** One host of the cluster, with its connection settings resolved. */
+export interface HostSpec {
+    /** Kubernetes node name; an RFC 1123 label, unique in the cluster. */
+    name: string;
+    /** Where SSH connects: an IP address or DNS name. */
+    address: string;
+    /** Node IP / API advertise address, when it differs from `address`. */
+    internalAddress?: string;
+    /** Sorted, de-duplicated roles. */
+    roles: Role[];
+    /** SSH user for this host (stack-wide `ssh.user` unless overridden). */
+    user: string;
+    /** SSH port for this host (stack-wide `ssh.port` unless overridden). */
+    port: number;
+}
+
+/** Network settings of the cluster. */
+export interface NetworkSpec {
+    podSubnet: string;
+    serviceSubnet: string;
+    dnsDomain: string;
+    cni: CniName;
+}
+
+/** How clients and nodes reach the Kubernetes API. */
+export interface ApiServerSpec {
+    /** Address (IP or DNS name) written into the kubeconfig and used as kubeadm `controlPlaneEndpoint`. */
+    address: string;
+    /** API server port (kubeadm default 6443). */
+    port: number;
+    /** Extra subject alternative names for the API server certificate, as given by the user. */
+    extraSans: string[];
+    /** True when the user set `apiServer.address` (a stable endpoint such as a load balancer or VIP). */
+    explicitAddress: boolean;
+}
+
+/** The validated pass-through of kubeadm settings people tune. */
+export interface KubeadmSpec {
+    imageRepository: string;
+    apiServerExtraArgs: ExtraArg[];
+    controllerManagerExtraArgs: ExtraArg[];
+    schedulerExtraArgs: ExtraArg[];
+    kubeletExtraArgs: ExtraArg[];
+    /** kube-proxy mode. */
+    proxyMode: ProxyMode;
+    /** Extra KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1), merged over the program's defaults. */
+    kubeletConfiguration: Record<string, unknown>;
+}
+
+/** The whole cluster, validated. */
+export interface ClusterSpec {
+    /** Pulumi project name, used to label things the program owns. */
+    clusterName: string;
+    hosts: HostSpec[];
+    /** Full patch version, e.g. "1.36.4". */
+    kubernetesVersion: string;
+    network: NetworkSpec;
+    apiServer: ApiServerSpec;
+    kubeadm: KubeadmSpec;
+}
+
+/** The SSH private key and other secret inputs; kept apart from the plain model so it can be logged and compared. */
+export interface ClusterSecrets {
+    /** PEM/OpenSSH private key, a Pulumi secret. */
+    sshPrivateKey: import("@pulumi/pulumi").Output<string>;
+}
+
+export function isControlPlane(host: HostSpec): boolean {
+    return host.roles.includes("control-plane");
+}
+
+export function isWorker(host: HostSpec): boolean {
+    return host.roles.includes("worker");
+}
+
+/** The address a node advertises inside the cluster. */
+export function nodeAddress(host: HostSpec): string {
+    return host.internalAddress ?? host.address;
+}
+
+/** "1.36.4" -> "1.36". */
+export function minorOf(version: string): string {
+    return version.split(".").slice(0, 2).join(".");
+}

@@ -1,0 +1,93 @@
+/**
+ * Every version the program installs, in one place. Each pin says where it
+ * came from; change them here and nowhere else.
+ */
+import { CniName } from "./model";
+
+/**
+ * Kubernetes minors the program supports, with the newest patch known to be
+ * published for each (pkgs.k8s.io, checked 2026-11; see docs/UPSTREAM notes in
+ * the README). kubeadm config API v1beta4 is used for all of them (v1beta3 was
+ * removed in kubeadm 1.36).
+ */
+export const KUBERNETES_MINORS = {
+    "1.35": { latestPatch: "1.35.8" },
+    "1.36": { latestPatch: "1.36.4" },
+    "1.37": { latestPatch: "1.37.0" },
+} as const;
+
+export type KubernetesMinor = keyof typeof KUBERNETES_MINORS;
+
+/**
+ * Default Kubernetes version: the newest minor with a published patch that
+ * this project has been exercised with (1.37 packages exist, but 1.36.4 is
+ * the version the examples and tests are written for).
+ */
+export const DEFAULT_KUBERNETES_VERSION = "1.36.4";
+
+/**
+ * The pause (sandbox) image tag kubeadm of each minor expects
+ * (`PauseVersion` in kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go;
+ * 3.10.1 since 1.34). The prepare step compares this with
+ * `kubeadm config images list` on the host and fails loudly if they differ,
+ * so a stale pin cannot silently mis-configure containerd.
+ */
+export const PAUSE_TAG: Record<KubernetesMinor, string> = {
+    "1.35": "3.10.1",
+    "1.36": "3.10.1",
+    "1.37": "3.10.1",
+};
+
+/**
+ * containerd from Docker's `containerd.io` package (download.docker.com apt and
+ * rpm repos). Kubernetes 1.36+ needs containerd >= 2.0; Debian 12's own
+ * containerd is 1.6. 2.2.6 is the 2.2 patch seen pinned across public installs
+ * in 2026-11 (`containerd.io=2.2.6-1~ubuntu.24.04~noble`). The host resolves
+ * the distro suffix with `apt-cache madison` / dnf, so only the upstream
+ * version is pinned here.
+ */
+export const CONTAINERD_VERSION = "2.2.6";
+
+/** Docker package repository that ships `containerd.io` (apt: `<base>/<distro id>`, rpm: `<base>/<centos|rhel|fedora>`). */
+export const DOCKER_REPO_BASE = "https://download.docker.com/linux";
+
+/** pkgs.k8s.io: one repository per Kubernetes minor (the legacy apt.kubernetes.io is frozen). */
+export const KUBERNETES_REPO_BASE = "https://pkgs.k8s.io/core:/stable:";
+
+/** Default registry for control-plane images (kubeadm default since 1.25). */
+export const DEFAULT_IMAGE_REPOSITORY = "registry.k8s.io";
+
+/** A Helm chart pinned by repository, name and exact version. */
+export interface ChartPin {
+    repo: string;
+    chart: string;
+    version: string;
+    namespace: string;
+}
+
+/**
+ * CNI charts. Sources: flannel-io/flannel chart index (v0.28.5, 2026);
+ * projectcalico tigera-operator chart index (v3.31.4: the newest release line
+ * whose chart still ships its CRDs in the same chart); cilium chart index
+ * (1.20.2).
+ */
+export const CNI_CHARTS: Record<CniName, ChartPin> = {
+    flannel: {
+        repo: "https://flannel-io.github.io/flannel/",
+        chart: "flannel",
+        version: "v0.28.5",
+        namespace: "kube-flannel",
+    },
+    calico: {
+        repo: "https://docs.tigera.io/calico/charts",
+        chart: "tigera-operator",
+        version: "v3.31.4",
+        namespace: "tigera-operator",
+    },
+    cilium: {
+        repo: "https://helm.cilium.io/",
+        chart: "cilium",
+        version: "1.20.2",
+        namespace: "kube-system",
+    },
+};

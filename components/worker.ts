@@ -1,0 +1,40 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { InitNode, JoinSteps, WORKER_ROLE_LABEL, joinNode } from "./join";
+import { ClusterSpec, HostSpec } from "./model";
+import { StepConnection } from "./step";
+
+/** Inputs of one worker node. */
+export interface WorkerArgs {
+    spec: ClusterSpec;
+    host: HostSpec;
+    connection: StepConnection;
+    /** The host's prepare step. */
+    prepare: command.remote.Command;
+    initNode: InitNode;
+    /** `sha256:` discovery hash of the cluster CA. */
+    caCertHash: pulumi.Output<string>;
+}
+
+/**
+ * A worker node: joins as soon as the first control plane is initialised and
+ * its own host is prepared, independently of other workers and of the CNI.
+ * Removing it from the stack drains it, resets the host and deletes the Node.
+ */
+export class Worker extends pulumi.ComponentResource {
+    public readonly steps: JoinSteps;
+
+    constructor(name: string, args: WorkerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeadm:index:Worker", name, {}, opts);
+        this.steps = joinNode(name, {
+            spec: args.spec,
+            host: args.host,
+            connection: args.connection,
+            prepare: args.prepare,
+            initNode: args.initNode,
+            caCertHash: args.caCertHash,
+            labels: [WORKER_ROLE_LABEL],
+        }, this);
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,10 @@
+/** @type {import('jest').Config} */
+module.exports = {
+    preset: "ts-jest",
+    testEnvironment: "node",
+    roots: ["<rootDir>/tests"],
+    testMatch: ["**/*.test.ts"],
+    // Mocked Pulumi programs resolve many promises; give slow CI machines room.
+    testTimeout: 60000,
+    transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false } }] },
+};

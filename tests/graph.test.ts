@@ -1,0 +1,282 @@
+/**
+ * The resource graph of the real program under Pulumi mocks: which steps
+ * exist for which host, in which order, on which host they run, and that
+ * secrets stay secrets.
+ */
+import { Recorded, Run, SECRET_MARKERS, allStrings, isSecretValue, plainStrings, rawConfig, reveal, runProgram, testPki } from "./harness";
+
+/** Transitive dependsOn closure of a resource, through explicit dependencies. */
+function closure(run: Run, name: string): Set<string> {
+    const out = new Set<string>();
+    const visit = (n: string) => {
+        for (const d of run.byName(n).dependsOn) {
+            if (!out.has(d)) {
+                out.add(d);
+                visit(d);
+            }
+        }
+    };
+    visit(name);
+    return out;
+}
+
+function conn(r: Recorded): { host: string; user: string } {
+    return reveal(r.inputs.connection);
+}
+
+function text(r: Recorded, field: "create" | "delete"): string {
+    return reveal<string>(r.inputs[field]);
+}
+
+describe("1 control plane + 2 workers", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runProgram(rawConfig());
+    });
+
+    test("every host gets preflight then prepare; init on the first control plane; each worker token -> join -> node", () => {
+        const names = run.commands().map((c) => c.name).sort();
+        expect(names).toEqual([
+            "cp-1-init", "cp-1-preflight", "cp-1-prepare",
+            "worker-1-join", "worker-1-node", "worker-1-preflight", "worker-1-prepare", "worker-1-token",
+            "worker-2-join", "worker-2-node", "worker-2-preflight", "worker-2-prepare", "worker-2-token",
+        ]);
+    });
+
+    test("explicit order: preflight -> prepare -> init -> token -> join -> node", () => {
+        expect(run.byName("cp-1-preflight").dependsOn).toEqual([]);
+        expect(run.byName("cp-1-prepare").dependsOn).toEqual(["cp-1-preflight"]);
+        expect(run.byName("cp-1-init").dependsOn).toEqual(["cp-1-prepare"]);
+        for (const w of ["worker-1", "worker-2"]) {
+            expect(run.byName(`${w}-prepare`).dependsOn).toEqual([`${w}-preflight`]);
+            expect(run.byName(`${w}-token`).dependsOn).toEqual(["cp-1-init"]);
+            expect(run.byName(`${w}-join`).dependsOn).toEqual([`${w}-prepare`, `${w}-token`]);
+            expect(run.byName(`${w}-node`).dependsOn).toEqual([`${w}-join`]);
+        }
+    });
+
+    test("workers wait neither for each other nor for the CNI; the provider and CNI wait for init only", () => {
+        const w1 = closure(run, "worker-1-node");
+        expect([...w1].filter((n) => n.startsWith("worker-2") || n.includes("cni"))).toEqual([]);
+        expect(w1.has("cp-1-init")).toBe(true);
+        const w2 = closure(run, "worker-2-join");
+        expect([...w2].filter((n) => n.startsWith("worker-1"))).toEqual([]);
+
+        expect(run.byName("kubeadm-cluster-k8s").dependsOn).toEqual(["cp-1-init"]);
+        const release = run.byName("kubeadm-cluster-cni-release");
+        expect(release.type).toBe("kubernetes:helm.sh/v3:Release");
+        const cniDeps = closure(run, "kubeadm-cluster-cni-namespace");
+        expect([...cniDeps].filter((n) => n.startsWith("worker-"))).toEqual([]);
+    });
+
+    test("token and node steps run on the first control plane, join on the worker itself", () => {
+        expect(conn(run.byName("worker-1-token")).host).toBe("192.0.2.10");
+        expect(conn(run.byName("worker-1-node")).host).toBe("192.0.2.10");
+        expect(conn(run.byName("worker-1-join")).host).toBe("192.0.2.11");
+        expect(conn(run.byName("worker-2-prepare")).host).toBe("192.0.2.12");
+    });
+
+    test("non-root user: every step goes through sudo -n", () => {
+        for (const c of run.commands()) {
+            expect(conn(c).user).toBe("ubuntu");
+            expect(text(c, "create")).toContain("sudo -n");
+        }
+    });
+
+    test("teardown steps: drain on the control plane, reset on the node, forget the node last", () => {
+        expect(text(run.byName("worker-1-node"), "delete")).toContain("drain");
+        expect(text(run.byName("worker-1-join"), "delete")).toContain("kubeadm reset");
+        expect(text(run.byName("worker-1-token"), "delete")).toContain("delete node");
+        expect(text(run.byName("cp-1-init"), "delete")).toContain("kubeadm reset");
+        expect(run.byName("cp-1-prepare").inputs.delete).toBeUndefined();
+    });
+
+    test("init renders a v1beta4 config with the right endpoint, subnets and SANs", () => {
+        const init = text(run.byName("cp-1-init"), "create");
+        expect(init).toContain("apiVersion: kubeadm.k8s.io/v1beta4");
+        expect(init).toContain("controlPlaneEndpoint: 10.0.0.10:6443");
+        expect(init).toContain("podSubnet: 10.244.0.0/16");
+        expect(init).toContain("serviceSubnet: 10.96.0.0/12");
+        expect(init).toContain("kubernetesVersion: v1.36.4");
+        expect(init).toContain("- 192.0.2.10");
+        expect(init).toContain("cgroupDriver: systemd");
+        // a dedicated control plane keeps kubeadm's default taint
+        expect(init).not.toContain("taints: []");
+    });
+
+    test("the join config carries the discovery hash of the CA the PKI produced", async () => {
+        const hash = await run.value(run.cluster.provider.id.apply(() => "")).then(() =>
+            require("../components/pki").discoveryHash(testPki().caCert));
+        const join = text(run.byName("worker-1-join"), "create");
+        expect(join).toContain(hash);
+        expect(join).toContain("__BOOTSTRAP_TOKEN__");
+        expect(join).toContain("apiServerEndpoint: 10.0.0.10:6443");
+    });
+
+    test("the prepare variant follows the OS family preflight reported", () => {
+        expect(text(run.byName("cp-1-prepare"), "create")).toContain("apt-get");
+    });
+
+    test("the CNI gets podSubnet as its pod CIDR", () => {
+        const release = reveal<{ values: { podCidr: string }; chart: string; version: string }>(run.byName("kubeadm-cluster-cni-release").inputs);
+        expect(release.chart).toBe("flannel");
+        expect(release.values.podCidr).toBe("10.244.0.0/16");
+        const ns = reveal<{ metadata: { labels: Record<string, string> } }>(run.byName("kubeadm-cluster-cni-namespace").inputs);
+        expect(ns.metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+    });
+
+    describe("secrets", () => {
+        let secrets: string[];
+        beforeAll(() => {
+            const pki = testPki();
+            const tokenSecrets = run.resources
+                .filter((r) => r.type === "random:index:RandomPassword")
+                .map((r) => SECRET_MARKERS.tokenSecret(r.name));
+            expect(tokenSecrets.length).toBe(2);
+            secrets = [SECRET_MARKERS.sshKey.split("\n")[1], keyBody(pki.caKey), keyBody(pki.rsaKey), ...tokenSecrets];
+        });
+
+        test("no secret value appears in plain text in any resource input", () => {
+            for (const r of run.resources) {
+                for (const s of plainStrings(r.inputs)) {
+                    for (const secret of secrets) {
+                        if (s.includes(secret)) {
+                            throw new Error(`${r.name} (${r.type}) has a secret in plain text: ${secret.slice(0, 12)}...`);
+                        }
+                    }
+                }
+            }
+        });
+
+        test("no secret value appears in any command text, even inside secret wrappers", () => {
+            for (const c of run.commands()) {
+                for (const field of ["create", "delete"] as const) {
+                    const t = allStrings(c.inputs[field]).join("\n");
+                    for (const secret of secrets) expect(t.includes(secret)).toBe(false);
+                }
+            }
+        });
+
+        test("secrets reach the hosts on stdin, as Pulumi secrets", () => {
+            for (const name of ["cp-1-init", "worker-1-token", "worker-1-join"]) {
+                const r = run.byName(name);
+                expect(isSecretValue(r.inputs.stdin)).toBe(true);
+                expect(r.secretOutputs).toEqual(["stdout", "stderr"]);
+                expect(reveal<{ logging: string }>(r.inputs).logging).toBe("stderr");
+            }
+            // The init bundle carries the CA key; the worker bundle only the token.
+            const initBundle = reveal<string>(run.byName("cp-1-init").inputs.stdin);
+            expect(initBundle).toContain("pki/ca.key ");
+            const joinBundle = reveal<string>(run.byName("worker-1-join").inputs.stdin);
+            expect(joinBundle.split("\n").filter(Boolean).map((l) => l.split(" ")[0])).toEqual(["token"]);
+        });
+
+        test("the SSH key is a secret in every connection; the kubeconfig is a secret", async () => {
+            for (const c of run.commands()) {
+                const connection = c.inputs.connection as Record<string, unknown>;
+                expect(isSecretValue(connection) || isSecretValue(connection.privateKey)).toBe(true);
+            }
+            expect(isSecretValue(run.byName("kubeadm-cluster-k8s").inputs.kubeconfig)).toBe(true);
+            expect(await run.secret(run.cluster.kubeconfig)).toBe(true);
+        });
+
+        test("the kubeconfig uses the generated admin credentials and the API address", async () => {
+            const kubeconfig = JSON.parse(await run.value(run.cluster.kubeconfig));
+            expect(kubeconfig.clusters[0].cluster.server).toBe("https://192.0.2.10:6443");
+            expect(Buffer.from(kubeconfig.users[0].user["client-key-data"], "base64").toString()).toBe(testPki().caKey);
+        });
+    });
+});
+
+describe("a single host with both roles", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runProgram(rawConfig({
+            hosts: [{ name: "solo", address: "192.0.2.20", roles: ["control-plane", "worker"] }],
+            ssh: { privateKey: SECRET_MARKERS.sshKey },
+        }));
+    });
+
+    test("only preflight, prepare and init; no join steps", () => {
+        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-init", "solo-preflight", "solo-prepare"]);
+    });
+
+    test("the node is schedulable: no control-plane taint", () => {
+        expect(text(run.byName("solo-init"), "create")).toContain("taints: []");
+    });
+
+    test("root user: no sudo", () => {
+        expect(conn(run.byName("solo-init")).user).toBe("root");
+        expect(text(run.byName("solo-init"), "create")).not.toContain("sudo -n");
+    });
+
+    test("the API endpoint defaults to the host's address", () => {
+        expect(run.cluster.apiEndpoint).toBe("https://192.0.2.20:6443");
+    });
+});
+
+describe("three control planes", () => {
+    let run: Run;
+    beforeAll(async () => {
+        run = await runProgram(rawConfig({
+            hosts: [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `192.0.2.${10 + i}`, roles: ["control-plane"] }))
+                .concat([{ name: "worker-1", address: "192.0.2.30", roles: ["worker"] }]),
+            apiServer: { address: "192.0.2.100" },
+        }));
+    });
+
+    test("control planes join one at a time, after init", () => {
+        expect(run.byName("cp-2-token").dependsOn).toEqual(["cp-1-init"]);
+        expect(run.byName("cp-3-token").dependsOn).toEqual(["cp-1-init", "cp-2-node"]);
+        expect(closure(run, "cp-3-join").has("cp-2-join")).toBe(true);
+    });
+
+    test("workers do not wait for the other control planes", () => {
+        expect([...closure(run, "worker-1-join")].filter((n) => n.startsWith("cp-2") || n.startsWith("cp-3"))).toEqual([]);
+    });
+
+    test("joining control planes get the shared CA files on stdin and join with controlPlane set", () => {
+        const cp2 = run.byName("cp-2-join");
+        const files = reveal<string>(cp2.inputs.stdin).split("\n").filter(Boolean).map((l) => l.split(" ")[0]);
+        expect(files).toEqual([
+            "pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/etcd/ca.key",
+            "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key", "pki/sa.key", "pki/sa.pub", "token",
+        ]);
+        expect(text(cp2, "create")).toContain("controlPlane:");
+        expect(text(cp2, "create")).toContain("apiServerEndpoint: 192.0.2.100:6443");
+    });
+
+    test("the stable API address is the control-plane endpoint and a SAN", () => {
+        const init = text(run.byName("cp-1-init"), "create");
+        expect(init).toContain("controlPlaneEndpoint: 192.0.2.100:6443");
+        expect(init).toContain("- 192.0.2.100");
+        expect(init).toContain("- 192.0.2.13");
+    });
+});
+
+describe("a RHEL-family host", () => {
+    test("gets the dnf prepare variant", async () => {
+        const { healthyFacts } = await import("./harness");
+        const run = await runProgram(rawConfig({}, 1), { facts: (n) => healthyFacts(n, n === "worker-1" ? "rhel" : "debian") });
+        expect(text(run.byName("worker-1-prepare"), "create")).toContain("dnf");
+        expect(text(run.byName("cp-1-prepare"), "create")).not.toContain("dnf ");
+    });
+});
+
+describe("re-running the program", () => {
+    test("gives byte-identical command inputs (a second `pulumi up` changes nothing)", async () => {
+        const fingerprint = (run: Run) => run.commands()
+            .map((c) => JSON.stringify([c.name, reveal(c.inputs)]))
+            .sort();
+        const first = fingerprint(await runProgram(rawConfig()));
+        const second = fingerprint(await runProgram(rawConfig()));
+        expect(second).toEqual(first);
+        expect(first.length).toBe(13);
+    });
+});
+
+function keyBody(pem: string): string {
+    // A distinctive line from the middle of the PEM body.
+    const lines = pem.trim().split("\n");
+    return lines[Math.floor(lines.length / 2)];
+}

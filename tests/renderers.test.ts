@@ -1,0 +1,67 @@
+/** The structured files: kubeadm v1beta4 documents and the containerd config. */
+import * as TOML from "smol-toml";
+import * as YAML from "yaml";
+import { parseClusterConfig } from "../components/config";
+import { renderContainerdConfig, renderCrictlConfig } from "../components/containerd";
+import { apiServerCertSans, hostPort, renderInitConfig, renderJoinConfig } from "../components/kubeadm/config";
+import { rawConfig } from "./harness";
+
+const spec = (o: Parameters<typeof rawConfig>[0] = {}) => parseClusterConfig(rawConfig(o), "demo");
+
+describe("kubeadm config", () => {
+    test("init config: four documents, v1beta4 extraArgs as {name, value} lists", () => {
+        const s = spec({ kubeadm: { apiServerExtraArgs: { "audit-log-maxage": "30" }, kubeProxyMode: "nftables" } });
+        const docs = YAML.parseAllDocuments(renderInitConfig(s, s.hosts[0])).map((d) => d.toJS());
+        expect(docs.map((d) => d.kind)).toEqual(["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration", "KubeProxyConfiguration"]);
+        const [init, cluster, kubelet, proxy] = docs;
+        expect(init.localAPIEndpoint).toEqual({ advertiseAddress: "10.0.0.10", bindPort: 6443 });
+        expect(init.nodeRegistration.kubeletExtraArgs).toEqual([{ name: "node-ip", value: "10.0.0.10" }]);
+        expect(init.nodeRegistration.criSocket).toBe("unix:///var/run/containerd/containerd.sock");
+        expect(cluster.apiServer.extraArgs).toEqual([{ name: "audit-log-maxage", value: "30" }]);
+        expect(cluster.clusterName).toBe("demo");
+        expect(kubelet.cgroupDriver).toBe("systemd");
+        expect(proxy.mode).toBe("nftables");
+    });
+
+    test("user kubelet fields are merged but cannot override the cgroup driver or kind", () => {
+        const s = spec({ kubeadm: { kubelet: { maxPods: 150 } } });
+        const kubelet = YAML.parseAllDocuments(renderInitConfig(s, s.hosts[0]))[2].toJS();
+        expect(kubelet).toMatchObject({ maxPods: 150, cgroupDriver: "systemd", kind: "KubeletConfiguration" });
+    });
+
+    test("join config: worker has no controlPlane section, control plane has one", () => {
+        const s = spec();
+        const worker = YAML.parse(renderJoinConfig(s, s.hosts[1], "sha256:abc", false));
+        expect(worker.controlPlane).toBeUndefined();
+        expect(worker.discovery.bootstrapToken).toEqual({
+            apiServerEndpoint: "10.0.0.10:6443", token: "__BOOTSTRAP_TOKEN__", caCertHashes: ["sha256:abc"],
+        });
+        const cp = YAML.parse(renderJoinConfig(s, s.hosts[1], "sha256:abc", true));
+        expect(cp.controlPlane.localAPIEndpoint.advertiseAddress).toBe("10.0.0.11");
+    });
+
+    test("SANs cover every control-plane name and address and the API address", () => {
+        const s = spec({ apiServer: { address: "k8s.example.com", extraSans: ["10.9.9.9"] } });
+        expect(apiServerCertSans(s)).toEqual(["10.0.0.10", "10.9.9.9", "127.0.0.1", "192.0.2.10", "cp-1", "k8s.example.com", "localhost"]);
+    });
+
+    test("IPv6 endpoints are bracketed", () => {
+        expect(hostPort("fd00::1", 6443)).toBe("[fd00::1]:6443");
+        expect(hostPort("10.0.0.1", 6443)).toBe("10.0.0.1:6443");
+    });
+});
+
+describe("containerd config", () => {
+    test("version 3, systemd cgroups written explicitly, pinned sandbox image, registry hosts dir", () => {
+        const parsed = TOML.parse(renderContainerdConfig({ pauseImage: "registry.k8s.io/pause:3.10.1" })) as any;
+        expect(parsed.version).toBe(3);
+        expect(parsed.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.runc.options.SystemdCgroup).toBe(true);
+        expect(parsed.plugins["io.containerd.cri.v1.images"].pinned_images.sandbox).toBe("registry.k8s.io/pause:3.10.1");
+        expect(parsed.plugins["io.containerd.cri.v1.images"].registry.config_path).toBe("/etc/containerd/certs.d");
+        expect(parsed.disabled_plugins).toBeUndefined();
+    });
+
+    test("crictl points at containerd", () => {
+        expect(YAML.parse(renderCrictlConfig())["runtime-endpoint"]).toBe("unix:///run/containerd/containerd.sock");
+    });
+});
