@@ -1,0 +1,586 @@
+import {
+    cidrContains,
+    cidrNetwork,
+    cidrsOverlap,
+    ConfigError,
+    ConfigProblem,
+    DEFAULT_API_SERVER_PORT,
+    DEFAULT_CNI,
+    DEFAULT_DNS_DOMAIN,
+    DEFAULT_POD_SUBNET,
+    DEFAULT_PROXY_MODE,
+    DEFAULT_SERVICE_SUBNET,
+    DEFAULT_SSH_PORT,
+    DEFAULT_SSH_USER,
+    formatCidr,
+    formatIp,
+    hasHostBits,
+    parseCidr,
+    parseClusterConfig,
+    parseIp,
+    parseIPv4,
+    parseIPv6,
+    privateKeyProblem,
+    RawConfig,
+} from "../components/config";
+import { ClusterSpec } from "../components/model";
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION } from "../components/versions";
+
+/** Something shaped like an OpenSSH private key (PROTOCOL.key header), with the given cipher. */
+function fakeKey(cipher = "none"): string {
+    const magic = Buffer.from("openssh-key-v1\0", "latin1");
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(cipher.length);
+    const body = Buffer.concat([magic, len, Buffer.from(cipher, "latin1"), Buffer.alloc(48, 7)]).toString("base64");
+    const lines = body.match(/.{1,70}/g) ?? [];
+    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
+const KEY = fakeKey();
+
+/** The smallest valid config: one host with both roles and the SSH key. */
+function minimal(): RawConfig {
+    return {
+        hosts: [{ name: "cp-1", address: "192.0.2.10", roles: ["control-plane", "worker"] }],
+        ssh: { privateKey: KEY },
+    };
+}
+
+/** One control plane and two workers, the shape most bad-config cases start from. */
+function threeHosts(): RawConfig {
+    return {
+        hosts: [
+            { name: "cp-1", address: "192.0.2.10", internalAddress: "10.0.0.10", roles: ["control-plane"] },
+            { name: "worker-1", address: "192.0.2.11", internalAddress: "10.0.0.11", roles: ["worker"] },
+            { name: "worker-2", address: "192.0.2.12", internalAddress: "10.0.0.12", roles: ["worker"] },
+        ],
+        ssh: { user: "ubuntu", privateKey: KEY },
+    };
+}
+
+type Mutable = Record<string, unknown>;
+
+/** threeHosts() with `change` applied to a deep copy. */
+function withChange(change: (c: Mutable & { hosts: Mutable[] }) => void): RawConfig {
+    const config = JSON.parse(JSON.stringify(threeHosts())) as Mutable & { hosts: Mutable[] };
+    change(config);
+    return config as RawConfig;
+}
+
+function problemsOf(raw: RawConfig): ConfigProblem[] {
+    try {
+        parseClusterConfig(raw, "demo");
+    } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as ConfigError).problems;
+    }
+    throw new Error("expected a ConfigError, but the config was accepted");
+}
+
+function host(c: { hosts: Mutable[] }, i: number): Mutable {
+    const h = c.hosts[i];
+    if (!h) throw new Error(`no host ${i}`);
+    return h;
+}
+
+// [description, config, exact path, message substring]
+const badConfigs: [string, RawConfig, string, string][] = [
+    ["hosts missing", { ssh: { privateKey: KEY } }, "hosts", "no hosts are configured"],
+    ["hosts is a map", { hosts: { "cp-1": { address: "192.0.2.10" } }, ssh: { privateKey: KEY } }, "hosts", "must be a list of hosts"],
+    ["hosts empty", { hosts: [], ssh: { privateKey: KEY } }, "hosts", "the list is empty"],
+    ["host is a string", withChange((c) => ((c.hosts as unknown[])[1] = "worker-1")), "hosts[1]", "must be an object with name, address and roles"],
+    ["name missing", withChange((c) => delete host(c, 1)["name"]), "hosts[1].name", "is required"],
+    [
+        "name with a space",
+        withChange((c) => (host(c, 0)["name"] = "cp 1")),
+        "hosts[0].name",
+        `"cp 1" is not a valid node name: use lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. "cp-1")`,
+    ],
+    ["name in capitals", withChange((c) => (host(c, 0)["name"] = "CP_1")), "hosts[0].name", `(e.g. "cp-1")`],
+    ["name too long", withChange((c) => (host(c, 2)["name"] = "w".repeat(64))), "hosts[2].name", "node names are at most 63"],
+    ["duplicate name", withChange((c) => (host(c, 2)["name"] = "worker-1")), "hosts[2].name", "already the name of hosts[1]"],
+    ["address missing", withChange((c) => delete host(c, 0)["address"]), "hosts[0].address", "is required"],
+    ["bad IPv4 address", withChange((c) => (host(c, 1)["address"] = "192.0.2.300")), "hosts[1].address", "not a valid IPv4 address"],
+    ["bad DNS address", withChange((c) => (host(c, 1)["address"] = "worker_1.example.com")), "hosts[1].address", "not a valid DNS name"],
+    ["host:port address", withChange((c) => (host(c, 1)["address"] = "worker-1:2222")), "hosts[1].address", "put the port in `hosts[1].port`"],
+    ["user@host address", withChange((c) => (host(c, 1)["address"] = "ubuntu@worker-1")), "hosts[1].address", "put the user name in `user`"],
+    ["bad IPv6 address", withChange((c) => (host(c, 1)["address"] = "2001:db8:::1")), "hosts[1].address", "not a valid IPv6 address"],
+    ["duplicate address", withChange((c) => (host(c, 2)["address"] = "192.0.2.11")), "hosts[2].address", "already used by hosts[1]"],
+    [
+        "internalAddress equal to another host's address",
+        withChange((c) => (host(c, 2)["internalAddress"] = "192.0.2.10")),
+        "hosts[2].internalAddress",
+        "already used by hosts[0]",
+    ],
+    ["internalAddress is a DNS name", withChange((c) => (host(c, 0)["internalAddress"] = "cp-1.lan")), "hosts[0].internalAddress", "is not an IP address"],
+    ["internalAddress is loopback", withChange((c) => (host(c, 0)["internalAddress"] = "127.0.0.1")), "hosts[0].internalAddress", "loopback"],
+    ["role master", withChange((c) => (host(c, 0)["roles"] = ["master"])), "hosts[0].roles[0]", `use "control-plane"`],
+    ["role typo", withChange((c) => (host(c, 1)["roles"] = ["wroker"])), "hosts[1].roles[0]", `did you mean "worker"?`],
+    ["roles empty", withChange((c) => (host(c, 1)["roles"] = [])), "hosts[1].roles", "is empty"],
+    ["roles not a list", withChange((c) => (host(c, 1)["roles"] = "worker")), "hosts[1].roles", "must be a list of roles"],
+    ["roles missing", withChange((c) => delete host(c, 1)["roles"]), "hosts[1].roles", "is required"],
+    ["no control plane", withChange((c) => (host(c, 0)["roles"] = ["worker"])), "hosts", "no host has the control-plane role"],
+    ["bad per-host user", withChange((c) => (host(c, 1)["user"] = "Ubuntu Admin")), "hosts[1].user", "is not a valid user name"],
+    ["per-host port out of range", withChange((c) => (host(c, 1)["port"] = 70000)), "hosts[1].port", "from 1 to 65535"],
+    ["per-host port not a number", withChange((c) => (host(c, 1)["port"] = "ssh")), "hosts[1].port", "not a valid port"],
+    ["host key typo", withChange((c) => (host(c, 0)["internalAdress"] = "10.0.0.9")), "hosts[0].internalAdress", `did you mean "internalAddress"?`],
+    ["host key alias", withChange((c) => (host(c, 0)["ip"] = "10.0.0.9")), "hosts[0].ip", `did you mean "address"?`],
+    ["ssh missing", withChange((c) => delete c["ssh"]), "ssh.privateKey", "pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519"],
+    ["ssh not an object", withChange((c) => (c["ssh"] = "root")), "ssh", "must be an object with user, port and privateKey"],
+    ["ssh key missing", withChange((c) => (c["ssh"] = { user: "ubuntu" })), "ssh.privateKey", "no SSH private key is set"],
+    ["ssh key malformed", withChange((c) => (c["ssh"] = { privateKey: "hunter2" })), "ssh.privateKey", "does not look like a private key"],
+    ["ssh key is a public key", withChange((c) => (c["ssh"] = { privateKey: "ssh-ed25519 AAAAC3Nza me@laptop" })), "ssh.privateKey", "is a public key"],
+    ["ssh key is a path", withChange((c) => (c["ssh"] = { privateKey: "~/.ssh/id_ed25519" })), "ssh.privateKey", "looks like a file path"],
+    ["ssh key truncated", withChange((c) => (c["ssh"] = { privateKey: KEY.slice(0, 80) })), "ssh.privateKey", "is incomplete"],
+    ["ssh key with passphrase", withChange((c) => (c["ssh"] = { privateKey: fakeKey("aes256-ctr") })), "ssh.privateKey", "passphrase"],
+    ["ssh key empty", withChange((c) => (c["ssh"] = { privateKey: "  " })), "ssh.privateKey", "is empty"],
+    ["ssh port", withChange((c) => (c["ssh"] = { port: 0, privateKey: KEY })), "ssh.port", "from 1 to 65535 (e.g. 22)"],
+    ["ssh user", withChange((c) => (c["ssh"] = { user: "-oProxyCommand=x", privateKey: KEY })), "ssh.user", "not a valid user name"],
+    ["ssh key typo", withChange((c) => (c["ssh"] = { usr: "ubuntu", privateKey: KEY })), "ssh.usr", `did you mean "user"?`],
+    ["version without patch", withChange((c) => (c["kubernetesVersion"] = "1.36")), "kubernetesVersion", `"1.36.4" (the latest 1.36 patch)`],
+    ["version as a YAML number", withChange((c) => (c["kubernetesVersion"] = 1.35)), "kubernetesVersion", `"1.35.8"`],
+    ["unsupported minor", withChange((c) => (c["kubernetesVersion"] = "1.30.2")), "kubernetesVersion", "1.35, 1.36, 1.37"],
+    ["not a version", withChange((c) => (c["kubernetesVersion"] = "latest")), "kubernetesVersion", "write MAJOR.MINOR.PATCH"],
+    ["pre-release version", withChange((c) => (c["kubernetesVersion"] = "1.37.0-rc.1")), "kubernetesVersion", "pre-release"],
+    ["network key typo", withChange((c) => (c["network"] = { podSubnett: "10.244.0.0/16" })), "network.podSubnett", `did you mean "podSubnet"?`],
+    ["network not an object", withChange((c) => (c["network"] = "flannel")), "network", "must be an object"],
+    ["pod subnet not a CIDR", withChange((c) => (c["network"] = { podSubnet: "10.244.0.0/33" })), "network.podSubnet", "not a valid CIDR"],
+    ["pod subnet without prefix", withChange((c) => (c["network"] = { podSubnet: "10.244.0.0" })), "network.podSubnet", `add a prefix length (e.g. "10.244.0.0/16")`],
+    ["pod subnet host bits", withChange((c) => (c["network"] = { podSubnet: "10.244.1.0/16" })), "network.podSubnet", `use the network address "10.244.0.0/16"`],
+    ["service subnet host bits (IPv6)", withChange((c) => (c["network"] = { podSubnet: "fd00:10:244::/56", serviceSubnet: "fd00:10:96::1/112" })), "network.serviceSubnet", `"fd00:10:96::/112"`],
+    ["pod/service overlap", withChange((c) => (c["network"] = { podSubnet: "10.96.0.0/16" })), "network.serviceSubnet", "overlaps the pod subnet"],
+    ["pod/service different families", withChange((c) => (c["network"] = { podSubnet: "fd00:10:244::/56" })), "network.serviceSubnet", "use the same IP family"],
+    ["service subnet too large", withChange((c) => (c["network"] = { serviceSubnet: "10.0.0.0/8" })), "network.serviceSubnet", "needs a prefix of /12 or longer"],
+    ["IPv6 service subnet too large", withChange((c) => (c["network"] = { podSubnet: "fd00:10:244::/56", serviceSubnet: "fd00:10:96::/64" })), "network.serviceSubnet", "/108 or longer"],
+    ["service subnet too small", withChange((c) => (c["network"] = { serviceSubnet: "10.96.0.0/30" })), "network.serviceSubnet", "too small"],
+    ["pod subnet smaller than /24", withChange((c) => (c["network"] = { podSubnet: "10.244.0.0/25" })), "network.podSubnet", "use a prefix of /24 or shorter"],
+    ["pod subnet too small for the hosts", withChange((c) => (c["network"] = { podSubnet: "10.244.0.0/23" })), "network.podSubnet", "room for 2 node(s)"],
+    ["pod subnet too large", withChange((c) => (c["network"] = { podSubnet: "10.0.0.0/7" })), "network.podSubnet", "/8 or longer"],
+    ["internalAddress in pod subnet", withChange((c) => (host(c, 1)["internalAddress"] = "10.244.3.7")), "hosts[1].internalAddress", "inside the pod subnet 10.244.0.0/16"],
+    [
+        "address in service subnet (no internalAddress)",
+        withChange((c) => {
+            host(c, 2)["address"] = "10.100.0.12";
+            delete host(c, 2)["internalAddress"];
+        }),
+        "hosts[2].address",
+        "inside the service subnet 10.96.0.0/12",
+    ],
+    ["node address of the wrong family", withChange((c) => (host(c, 1)["internalAddress"] = "fd00::11")), "hosts[1].internalAddress", "is IPv6 but the cluster network is IPv4"],
+    ["dnsDomain invalid", withChange((c) => (c["network"] = { dnsDomain: "cluster_local" })), "network.dnsDomain", "not a valid DNS domain"],
+    ["dnsDomain uppercase", withChange((c) => (c["network"] = { dnsDomain: "Cluster.Local" })), "network.dnsDomain", `write it in lowercase: "cluster.local"`],
+    ["unknown cni", withChange((c) => (c["network"] = { cni: "weave" })), "network.cni", `use one of "flannel", "calico" or "cilium"`],
+    ["cni typo", withChange((c) => (c["network"] = { cni: "cillium" })), "network.cni", `did you mean "cilium"?`],
+    ["apiServer not an object", withChange((c) => (c["apiServer"] = "k8s.example.com")), "apiServer", "must be an object"],
+    ["apiServer.address with scheme", withChange((c) => (c["apiServer"] = { address: "https://k8s.example.com:6443" })), "apiServer.address", `drop the scheme and any path: write "k8s.example.com:6443"`],
+    ["apiServer.address with port", withChange((c) => (c["apiServer"] = { address: "k8s.example.com:6443" })), "apiServer.address", "put the port in `apiServer.port`"],
+    ["apiServer.address invalid", withChange((c) => (c["apiServer"] = { address: "k8s..example.com" })), "apiServer.address", "not a valid API server address"],
+    ["apiServer.port invalid", withChange((c) => (c["apiServer"] = { port: 65536 })), "apiServer.port", "(e.g. 6443)"],
+    ["extraSans entry invalid", withChange((c) => (c["apiServer"] = { extraSans: ["k8s.example.com", "bad name"] })), "apiServer.extraSans[1]", "not a valid subject alternative name"],
+    ["extraSans not a list", withChange((c) => (c["apiServer"] = { extraSans: "k8s.example.com" })), "apiServer.extraSans", "must be a list"],
+    ["apiServer key typo", withChange((c) => (c["apiServer"] = { extraSANs: [] })), "apiServer.extraSANs", `did you mean "extraSans"?`],
+    ["kubeadm not an object", withChange((c) => (c["kubeadm"] = [])), "kubeadm", "must be an object"],
+    ["kubeadm key typo", withChange((c) => (c["kubeadm"] = { imageRepo: "registry.k8s.io" })), "kubeadm.imageRepo", `did you mean "imageRepository"?`],
+    ["imageRepository with scheme", withChange((c) => (c["kubeadm"] = { imageRepository: "https://registry.example.com/k8s" })), "kubeadm.imageRepository", `drop the scheme: write "registry.example.com/k8s"`],
+    ["imageRepository bad path", withChange((c) => (c["kubeadm"] = { imageRepository: "registry.example.com/K8S" })), "kubeadm.imageRepository", "path component"],
+    [
+        "extra arg with leading dashes",
+        withChange((c) => (c["kubeadm"] = { apiServerExtraArgs: { "--audit-log-path": "/var/log/audit.log" } })),
+        'kubeadm.apiServerExtraArgs["--audit-log-path"]',
+        "write `audit-log-path`, not `--audit-log-path`",
+    ],
+    [
+        "extra arg name=value",
+        withChange((c) => (c["kubeadm"] = { schedulerExtraArgs: [{ name: "v=4", value: "" }] })),
+        "kubeadm.schedulerExtraArgs[0].name",
+        `give the name and the value separately (name "v", value "4")`,
+    ],
+    ["extra arg list entry without name", withChange((c) => (c["kubeadm"] = { schedulerExtraArgs: [{ value: "4" }] })), "kubeadm.schedulerExtraArgs[0].name", "is required"],
+    ["extra arg value is an object", withChange((c) => (c["kubeadm"] = { kubeletExtraArgs: { "node-labels": { a: "b" } } })), 'kubeadm.kubeletExtraArgs["node-labels"]', "must be a string, number or boolean"],
+    ["extra arg value missing", withChange((c) => (c["kubeadm"] = { kubeletExtraArgs: { v: null } })), "kubeadm.kubeletExtraArgs.v", "has no value"],
+    ["extra args a string", withChange((c) => (c["kubeadm"] = { controllerManagerExtraArgs: "--v=2" })), "kubeadm.controllerManagerExtraArgs", "must be a map {flag: value} or a list [{name, value}]"],
+    ["kube-proxy ipvs", withChange((c) => (c["kubeadm"] = { kubeProxyMode: "ipvs" })), "kubeadm.kubeProxyMode", `deprecated since Kubernetes 1.35: use "nftables"`],
+    ["kube-proxy unknown", withChange((c) => (c["kubeadm"] = { kubeProxyMode: "userspace" })), "kubeadm.kubeProxyMode", `use "iptables" or "nftables"`],
+    ["kubelet is a list", withChange((c) => (c["kubeadm"] = { kubelet: ["maxPods=200"] })), "kubeadm.kubelet", "must be an object of KubeletConfiguration fields"],
+    ["kubelet cgroupDriver", withChange((c) => (c["kubeadm"] = { kubelet: { cgroupDriver: "cgroupfs" } })), "kubeadm.kubelet.cgroupDriver", "cannot be set here"],
+    ["kubelet kind", withChange((c) => (c["kubeadm"] = { kubelet: { kind: "KubeletConfiguration" } })), "kubeadm.kubelet.kind", "header itself"],
+    ["kubelet apiVersion", withChange((c) => (c["kubeadm"] = { kubelet: { apiVersion: "kubelet.config.k8s.io/v1beta1" } })), "kubeadm.kubelet.apiVersion", "header itself"],
+    ["kubelet dashed field", withChange((c) => (c["kubeadm"] = { kubelet: { "max-pods": 200 } })), 'kubeadm.kubelet["max-pods"]', `(e.g. "maxPods")`],
+];
+
+describe("parseClusterConfig rejects bad configs", () => {
+    test("the table has at least 30 cases", () => {
+        expect(badConfigs.length).toBeGreaterThanOrEqual(30);
+    });
+
+    test.each(badConfigs)("%s", (_name, raw, path, message) => {
+        const problems = problemsOf(raw);
+        expect(problems).toEqual(
+            expect.arrayContaining([expect.objectContaining({ path, message: expect.stringContaining(message) })]),
+        );
+        // Every problem names a path and says something.
+        for (const p of problems) {
+            expect(p.path).not.toBe("");
+            expect(p.message.length).toBeGreaterThan(10);
+        }
+    });
+
+    test("a single-cause mistake gives exactly one problem", () => {
+        expect(problemsOf(withChange((c) => (host(c, 0)["name"] = "cp 1")))).toHaveLength(1);
+        expect(problemsOf(withChange((c) => (c["network"] = { podSubnett: "10.244.0.0/16" })))).toHaveLength(1);
+        expect(problemsOf(withChange((c) => (c["kubernetesVersion"] = "1.36")))).toHaveLength(1);
+    });
+
+    test("error messages never contain the private key", () => {
+        const secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXNlY3JldC1zZWNyZXQ=\n";
+        const e = captureError(withChange((c) => (c["ssh"] = { privateKey: secret })));
+        expect(e.message).not.toContain("c2VjcmV0");
+        expect(e.problems[0]?.path).toBe("ssh.privateKey");
+    });
+});
+
+function captureError(raw: RawConfig): ConfigError {
+    try {
+        parseClusterConfig(raw, "demo");
+    } catch (e) {
+        if (e instanceof ConfigError) return e;
+        throw e;
+    }
+    throw new Error("expected a ConfigError");
+}
+
+describe("every problem is reported at once", () => {
+    const bad: RawConfig = {
+        hosts: [
+            { name: "CP 1", address: "192.0.2.10", roles: ["master"] },
+            { name: "worker-1", address: "192.0.2.10", internalAddress: "10.244.0.11", roles: ["worker"], port: 0 },
+            "worker-2",
+        ],
+        ssh: { user: "ubuntu" },
+        kubernetesVersion: "1.36",
+        network: { podSubnett: "10.244.0.0/16", serviceSubnet: "10.0.0.0/8", cni: "weave" },
+        apiServer: { address: "https://k8s.example.com", extraSans: ["*.example.com", "not valid"] },
+        kubeadm: { apiServerExtraArgs: { "--audit-log-path": "/var/log/audit.log" }, kubeProxyMode: "ipvs" },
+    };
+
+    const expectedPaths = [
+        "hosts",
+        "hosts[0].name",
+        "hosts[0].roles[0]",
+        "hosts[1].port",
+        "hosts[1].address",
+        "hosts[1].internalAddress",
+        "hosts[2]",
+        "ssh.privateKey",
+        "kubernetesVersion",
+        "network.podSubnett",
+        "network.serviceSubnet",
+        "network.serviceSubnet",
+        "network.cni",
+        "apiServer.address",
+        "apiServer.extraSans[1]",
+        'kubeadm.apiServerExtraArgs["--audit-log-path"]',
+        "kubeadm.kubeProxyMode",
+    ];
+
+    test("one ConfigError lists them all, in a stable order", () => {
+        const e = captureError(bad);
+        expect(e.problems.map((p) => p.path)).toEqual(expectedPaths);
+        expect(e.problems).toHaveLength(17);
+        const service = e.problems.filter((p) => p.path === "network.serviceSubnet").map((p) => p.message);
+        expect(service).toEqual([expect.stringContaining("is too large"), expect.stringContaining("overlaps the pod subnet")]);
+        expect(e.problems.find((p) => p.path === "hosts[1].internalAddress")?.message).toContain("inside the pod subnet");
+        // The same input gives the same list.
+        expect(captureError(bad).problems).toEqual(e.problems);
+    });
+
+    test("the message is a readable list", () => {
+        const e = captureError(bad);
+        const lines = e.message.split("\n");
+        expect(lines[0]).toBe("Invalid stack configuration (17 problems):");
+        expect(lines).toHaveLength(18);
+        expect(lines[1]).toMatch(/^ {2}- hosts: no host has the control-plane role/);
+        expect(lines).toContain(
+            `  - hosts[0].name: "CP 1" is not a valid node name: use lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. "cp-1")`,
+        );
+        expect(e.name).toBe("ConfigError");
+        expect(e).toBeInstanceOf(Error);
+    });
+
+    test("a single problem is counted in the singular", () => {
+        const e = captureError(withChange((c) => (c["network"] = { cni: "weave" })));
+        expect(e.message.split("\n")[0]).toBe("Invalid stack configuration (1 problem):");
+    });
+});
+
+describe("parseClusterConfig accepts good configs", () => {
+    test("a minimal config gets every default", () => {
+        const spec = parseClusterConfig(minimal(), "homelab");
+        const expected: ClusterSpec = {
+            clusterName: "homelab",
+            hosts: [
+                {
+                    name: "cp-1",
+                    address: "192.0.2.10",
+                    roles: ["control-plane", "worker"],
+                    user: DEFAULT_SSH_USER,
+                    port: DEFAULT_SSH_PORT,
+                },
+            ],
+            kubernetesVersion: DEFAULT_KUBERNETES_VERSION,
+            network: {
+                podSubnet: DEFAULT_POD_SUBNET,
+                serviceSubnet: DEFAULT_SERVICE_SUBNET,
+                dnsDomain: DEFAULT_DNS_DOMAIN,
+                cni: DEFAULT_CNI,
+            },
+            apiServer: { address: "192.0.2.10", port: DEFAULT_API_SERVER_PORT, extraSans: [], explicitAddress: false },
+            kubeadm: {
+                imageRepository: DEFAULT_IMAGE_REPOSITORY,
+                apiServerExtraArgs: [],
+                controllerManagerExtraArgs: [],
+                schedulerExtraArgs: [],
+                kubeletExtraArgs: [],
+                proxyMode: DEFAULT_PROXY_MODE,
+                kubeletConfiguration: {},
+            },
+        };
+        expect(spec).toEqual(expected);
+        expect("internalAddress" in (spec.hosts[0] ?? {})).toBe(false);
+        expect(JSON.stringify(spec)).not.toContain("PRIVATE KEY");
+    });
+
+    test("the named defaults have the documented values", () => {
+        expect([DEFAULT_SSH_USER, DEFAULT_SSH_PORT, DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET]).toEqual([
+            "root",
+            22,
+            "10.244.0.0/16",
+            "10.96.0.0/12",
+        ]);
+        expect([DEFAULT_DNS_DOMAIN, DEFAULT_CNI, DEFAULT_API_SERVER_PORT, DEFAULT_PROXY_MODE]).toEqual([
+            "cluster.local",
+            "flannel",
+            6443,
+            "iptables",
+        ]);
+    });
+
+    test("one control plane and two workers", () => {
+        const raw = threeHosts();
+        (raw.hosts as Mutable[])[2] = { name: "worker-2", address: "worker-2.example.com", roles: ["worker"], user: "admin", port: "2222" };
+        raw.kubernetesVersion = "v1.37.0";
+        const spec = parseClusterConfig(raw, "prod");
+        expect(spec.hosts).toEqual([
+            { name: "cp-1", address: "192.0.2.10", internalAddress: "10.0.0.10", roles: ["control-plane"], user: "ubuntu", port: 22 },
+            { name: "worker-1", address: "192.0.2.11", internalAddress: "10.0.0.11", roles: ["worker"], user: "ubuntu", port: 22 },
+            { name: "worker-2", address: "worker-2.example.com", roles: ["worker"], user: "admin", port: 2222 },
+        ]);
+        expect(spec.kubernetesVersion).toBe("1.37.0");
+        expect(spec.apiServer).toEqual({ address: "192.0.2.10", port: 6443, extraSans: [], explicitAddress: false });
+    });
+
+    test("a single host with both roles (given twice, in any order) is sorted and de-duplicated", () => {
+        const spec = parseClusterConfig(
+            { hosts: [{ name: "solo", address: "solo.lan", roles: ["worker", "control-plane", "worker"] }], ssh: { privateKey: KEY } },
+            "solo",
+        );
+        expect(spec.hosts[0]?.roles).toEqual(["control-plane", "worker"]);
+        expect(spec.apiServer.address).toBe("solo.lan");
+    });
+
+    test("several control planes without apiServer.address are allowed; the first one is the endpoint", () => {
+        const raw = threeHosts();
+        for (const h of raw.hosts as Mutable[]) h["roles"] = ["control-plane"];
+        const spec = parseClusterConfig(raw, "ha");
+        expect(spec.apiServer.address).toBe("192.0.2.10");
+        expect(spec.apiServer.explicitAddress).toBe(false);
+    });
+
+    test("an explicit API endpoint, port and SANs", () => {
+        const raw = threeHosts();
+        raw.apiServer = {
+            address: "k8s.example.com",
+            port: 8443,
+            extraSans: ["k8s.example.com", "*.k8s.example.com", "2001:DB8::1", "192.0.2.100", "2001:db8::1", "k8s.example.com"],
+        };
+        const spec = parseClusterConfig(raw, "ha");
+        expect(spec.apiServer).toEqual({
+            address: "k8s.example.com",
+            port: 8443,
+            extraSans: ["k8s.example.com", "*.k8s.example.com", "2001:db8::1", "192.0.2.100"],
+            explicitAddress: true,
+        });
+    });
+
+    test("extra args as a map are sorted by name and stringified", () => {
+        const raw = minimal();
+        raw.kubeadm = {
+            apiServerExtraArgs: { "audit-log-path": "/var/log/audit.log", "audit-log-maxage": 30, "allow-privileged": true },
+            kubeletExtraArgs: { v: 2 },
+        };
+        const spec = parseClusterConfig(raw, "x");
+        expect(spec.kubeadm.apiServerExtraArgs).toEqual([
+            { name: "allow-privileged", value: "true" },
+            { name: "audit-log-maxage", value: "30" },
+            { name: "audit-log-path", value: "/var/log/audit.log" },
+        ]);
+        expect(spec.kubeadm.kubeletExtraArgs).toEqual([{ name: "v", value: "2" }]);
+        expect(spec.kubeadm.schedulerExtraArgs).toEqual([]);
+    });
+
+    test("extra args as a v1beta4 list keep their order (and repeated flags)", () => {
+        const raw = minimal();
+        raw.kubeadm = {
+            controllerManagerExtraArgs: [
+                { name: "v", value: 4 },
+                { name: "feature-gates", value: "A=true" },
+                { name: "feature-gates", value: "B=false" },
+                { name: "bind-address", value: "0.0.0.0" },
+            ],
+        };
+        const spec = parseClusterConfig(raw, "x");
+        expect(spec.kubeadm.controllerManagerExtraArgs).toEqual([
+            { name: "v", value: "4" },
+            { name: "feature-gates", value: "A=true" },
+            { name: "feature-gates", value: "B=false" },
+            { name: "bind-address", value: "0.0.0.0" },
+        ]);
+    });
+
+    test("kubeadm settings pass through; kubelet config is copied", () => {
+        const kubelet = { failSwapOn: false, maxPods: 200, evictionHard: { "memory.available": "200Mi" } };
+        const raw = minimal();
+        raw.kubeadm = { imageRepository: "registry.example.com:5000/k8s", kubeProxyMode: "nftables", kubelet };
+        const spec = parseClusterConfig(raw, "x");
+        expect(spec.kubeadm.imageRepository).toBe("registry.example.com:5000/k8s");
+        expect(spec.kubeadm.proxyMode).toBe("nftables");
+        expect(spec.kubeadm.kubeletConfiguration).toEqual(kubelet);
+        kubelet.evictionHard["memory.available"] = "1Gi";
+        expect(spec.kubeadm.kubeletConfiguration).toEqual({ failSwapOn: false, maxPods: 200, evictionHard: { "memory.available": "200Mi" } });
+    });
+
+    test("an IPv6 single-stack cluster, addresses normalised", () => {
+        const spec = parseClusterConfig(
+            {
+                hosts: [{ name: "cp-1", address: "2001:DB8:0:0::10", internalAddress: "fd00:0:0:0:0:0:0:10", roles: ["control-plane", "worker"] }],
+                ssh: { privateKey: KEY, port: 2222 },
+                network: { podSubnet: "fd00:10:244::/56", serviceSubnet: "fd00:10:96::/112", dnsDomain: "k8s.internal", cni: "cilium" },
+            },
+            "v6",
+        );
+        expect(spec.hosts[0]).toEqual({
+            name: "cp-1",
+            address: "2001:db8::10",
+            internalAddress: "fd00::10",
+            roles: ["control-plane", "worker"],
+            user: "root",
+            port: 2222,
+        });
+        expect(spec.network).toEqual({ podSubnet: "fd00:10:244::/56", serviceSubnet: "fd00:10:96::/112", dnsDomain: "k8s.internal", cni: "cilium" });
+    });
+
+    test("YAML nulls count as unset", () => {
+        const raw = minimal();
+        raw.network = null;
+        raw.apiServer = { address: null };
+        raw.kubeadm = { kubelet: null };
+        const spec = parseClusterConfig(raw, "x");
+        expect(spec.network.cni).toBe("flannel");
+        expect(spec.apiServer.explicitAddress).toBe(false);
+        expect(spec.kubeadm.kubeletConfiguration).toEqual({});
+    });
+
+    test("an RSA PEM key and a PKCS#8 key are accepted; encrypted ones are not", () => {
+        expect(privateKeyProblem("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----")).toBeUndefined();
+        expect(privateKeyProblem("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")).toBeUndefined();
+        expect(privateKeyProblem("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n-----END ENCRYPTED PRIVATE KEY-----")).toMatch(/passphrase/);
+        expect(
+            privateKeyProblem("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMIIE\n-----END RSA PRIVATE KEY-----"),
+        ).toMatch(/passphrase/);
+    });
+});
+
+describe("IP and CIDR helpers", () => {
+    test("parse IPv4 strictly", () => {
+        expect(parseIPv4("192.0.2.1")?.bytes).toEqual([192, 0, 2, 1]);
+        for (const bad of ["256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.-4", " 1.2.3.4", "1.2.3.4/32", ""]) {
+            expect(parseIPv4(bad)).toBeUndefined();
+        }
+    });
+
+    test("parse IPv6, including :: and embedded IPv4", () => {
+        expect(parseIPv6("::")?.bytes).toEqual(new Array(16).fill(0));
+        expect(parseIPv6("::1")?.bytes).toEqual([...new Array(15).fill(0), 1]);
+        expect(parseIPv6("2001:db8::ff00:42:8329")?.bytes).toEqual([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0x42, 0x83, 0x29]);
+        expect(parseIPv6("::ffff:192.0.2.1")?.bytes.slice(10)).toEqual([0xff, 0xff, 192, 0, 2, 1]);
+        expect(parseIPv6("1:2:3:4:5:6:7:8")).toBeDefined();
+        for (const bad of ["1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "1::2::3", ":::", "12345::", "g::1", "fe80::1%eth0", ":1::", "1::2:", "1:2:3:4:5:6:7::8"]) {
+            expect(parseIPv6(bad)).toBeUndefined();
+        }
+        expect(parseIp("10.0.0.1")?.family).toBe(4);
+        expect(parseIp("fd00::1")?.family).toBe(6);
+    });
+
+    test("format IPv6 in RFC 5952 form", () => {
+        const fmt = (s: string): string => {
+            const ip = parseIp(s);
+            if (!ip) throw new Error(s);
+            return formatIp(ip);
+        };
+        expect(fmt("2001:0DB8:0000:0000:0000:0000:0000:0001")).toBe("2001:db8::1");
+        expect(fmt("2001:db8:0:1:0:0:0:1")).toBe("2001:db8:0:1::1");
+        expect(fmt("2001:db8:0:0:1:0:0:1")).toBe("2001:db8::1:0:0:1");
+        expect(fmt("2001:db8:0:1:1:1:1:1")).toBe("2001:db8:0:1:1:1:1:1");
+        expect(fmt("0:0:0:0:0:0:0:0")).toBe("::");
+        expect(fmt("1:0:0:0:0:0:0:0")).toBe("1::");
+    });
+
+    test("parse CIDRs and detect host bits", () => {
+        expect(parseCidr("10.244.0.0/16")).toEqual({ family: 4, bytes: [10, 244, 0, 0], prefix: 16 });
+        expect(parseCidr("10.244.0.0/33")).toBeUndefined();
+        expect(parseCidr("10.244.0.0/016")).toBeUndefined();
+        expect(parseCidr("10.244.0.0")).toBeUndefined();
+        expect(parseCidr("fd00::/129")).toBeUndefined();
+        expect(parseCidr("fd00::/128")?.prefix).toBe(128);
+        expect(hasHostBits("10.244.1.0/16")).toBe(true);
+        expect(hasHostBits("10.244.0.0/16")).toBe(false);
+        expect(hasHostBits("10.244.0.128/25")).toBe(false);
+        expect(hasHostBits("10.244.0.64/25")).toBe(true);
+        expect(hasHostBits("0.0.0.0/0")).toBe(false);
+        expect(hasHostBits("fd00:10:96::1/112")).toBe(true);
+        expect(hasHostBits("fd00:10:96::/112")).toBe(false);
+        expect(formatCidr(cidrNetwork("10.244.1.7/16"))).toBe("10.244.0.0/16");
+        expect(formatCidr(cidrNetwork("fd00:10:96:1:2::1/60"))).toBe("fd00:10:96::/60");
+        expect(formatCidr(cidrNetwork("192.168.1.77/27"))).toBe("192.168.1.64/27");
+    });
+
+    test("IPv4 containment and overlap", () => {
+        expect(cidrContains("10.96.0.0/12", "10.100.1.1")).toBe(true);
+        expect(cidrContains("10.96.0.0/12", "10.112.0.0")).toBe(false);
+        expect(cidrContains("10.96.0.0/12", "10.96.0.0/16")).toBe(true);
+        expect(cidrContains("10.96.0.0/16", "10.96.0.0/12")).toBe(false);
+        expect(cidrContains("0.0.0.0/0", "203.0.113.9")).toBe(true);
+        expect(cidrsOverlap("10.96.0.0/12", "10.100.0.0/16")).toBe(true);
+        expect(cidrsOverlap("10.100.0.0/16", "10.96.0.0/12")).toBe(true);
+        expect(cidrsOverlap("10.244.0.0/16", "10.96.0.0/12")).toBe(false);
+        expect(cidrsOverlap("192.168.0.0/24", "192.168.1.0/24")).toBe(false);
+        expect(cidrsOverlap("192.168.0.0/23", "192.168.1.0/24")).toBe(true);
+    });
+
+    test("IPv6 containment and overlap; families never mix", () => {
+        expect(cidrContains("fd00:10:244::/56", "fd00:10:244:ff::1")).toBe(true);
+        expect(cidrContains("fd00:10:244::/56", "fd00:10:245::1")).toBe(false);
+        expect(cidrContains("fd00::/8", "fd00:10:96::/112")).toBe(true);
+        expect(cidrsOverlap("fd00:10:244::/56", "fd00:10:244:80::/57")).toBe(true);
+        expect(cidrsOverlap("fd00:10:244::/57", "fd00:10:244:80::/57")).toBe(false);
+        expect(cidrsOverlap("::/0", "2001:db8::/32")).toBe(true);
+        expect(cidrsOverlap("0.0.0.0/0", "::/0")).toBe(false);
+        expect(cidrContains("::/0", "10.0.0.1")).toBe(false);
+        expect(cidrContains("::ffff:0:0/96", "::ffff:10.0.0.1")).toBe(true);
+    });
+
+    test("helpers refuse text that is not an address", () => {
+        expect(() => cidrsOverlap("10.0.0.0/8", "nope")).toThrow(TypeError);
+        expect(() => cidrContains("10.0.0.0/40", "10.0.0.1")).toThrow(/not an IP address or CIDR/);
+    });
+});
