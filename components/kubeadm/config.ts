@@ -6,6 +6,7 @@
  */
 import * as YAML from "yaml";
 import { ClusterSpec, ExtraArg, HostSpec, isWorker, nodeAddress } from "../model";
+import { isIp } from "../net";
 
 export const KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4";
 /** containerd's CRI socket (the containerd.io package default). */
@@ -79,11 +80,6 @@ export interface KubeProxyConfiguration {
     apiVersion: "kubeproxy.config.k8s.io/v1alpha1";
     kind: "KubeProxyConfiguration";
     mode: string;
-}
-
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-function isIp(s: string): boolean {
-    return IPV4.test(s) || s.includes(":");
 }
 
 /** `host:port`, bracketing IPv6 literals. */
