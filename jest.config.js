@@ -4,6 +4,8 @@ module.exports = {
     testEnvironment: "node",
     roots: ["<rootDir>/tests"],
     testMatch: ["**/*.test.ts"],
+    // The sandbox-host tier boots real Debian hosts (root, minutes): `npm run test:hosts`.
+    testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/hosts/"],
     // Mocked Pulumi programs resolve many promises; give slow CI machines room.
     testTimeout: 60000,
     transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false } }] },

@@ -77,7 +77,7 @@ export function joinNode(name: string, a: JoinArgs, parent: pulumi.Resource): Jo
         vars: { TOKEN_ID: id, TOKEN_TTL_SECONDS: JOIN_TOKEN_TTL_SECONDS, NODE_NAME: a.host.name },
         stdin: token.apply((t) => encodeBundle({ token: t })),
         onDelete: { script: "forget-node", vars: { NODE_NAME: a.host.name, TOKEN_ID: id } },
-    }, { ...child, dependsOn: [initNode.init, ...(a.after ?? [])] });
+    }, { ...child, dependsOn: [...new Set([initNode.init, ...(a.after ?? [])])] });
 
     const bundle = pulumi.all([token, a.controlPlanePki ?? pulumi.output({} as Record<string, string>)])
         .apply(([t, pki]) => encodeBundle({ token: t, ...pki }));

@@ -143,9 +143,11 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
 
     await pulumi.runtime.setMocks({
         newResource(args: pulumi.runtime.MockResourceArgs) {
-            registered.push({ type: args.type, name: args.name, inputs: args.inputs, dependsOn: [] });
+            // "tls:index/privateKey:PrivateKey" -> "tls:index:PrivateKey"
+            const type = args.type.replace(/:index\/\w+:/, ":index:");
+            registered.push({ type, name: args.name, inputs: args.inputs, dependsOn: [] });
             const state: Record<string, unknown> = { ...args.inputs };
-            switch (args.type) {
+            switch (type) {
                 case "command:remote:Command":
                     if (args.name.endsWith("-preflight")) {
                         state.stdout = JSON.stringify(factsFor(args.name.replace(/-preflight$/, ""))) + "\n";

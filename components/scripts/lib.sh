@@ -1,0 +1,425 @@
+# shellcheck shell=bash
+# Shared helpers of every kubeadm-pulumi step script.
+#
+# renderScript() inlines this file after the generated header (shebang,
+# `set -euo pipefail`, one `readonly` line per variable) and before the step's
+# body. It only defines functions and KP_* / kp_* globals, so it can also be
+# sourced on its own (the tests do that). Rules for everything in here:
+# never `set -x`, never print a secret, give every command that can hang a
+# `timeout`.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+umask 022
+
+# Step name used as the log prefix: remoteCommand() passes it as $0.
+KP_STEP=${KP_STEP:-${0##*/}}
+# Paths removed on exit (private temp dirs, half-written temp files).
+KP_CLEANUP=()
+# Set by write_file_if_changed / install_file_if_changed (see kp_changed).
+kp_changed() {
+    # shellcheck disable=SC2034 # read by the step bodies that write files
+    KP_CHANGED=$1
+}
+kp_changed false
+# Set by private_tmpdir.
+KP_TMPDIR=
+# Files the init/join steps receive in their stdin bundle (shared PKI).
+KP_PKI_FILES=(pki/ca.crt pki/ca.key pki/front-proxy-ca.crt pki/front-proxy-ca.key
+    pki/etcd/ca.crt pki/etcd/ca.key pki/sa.key pki/sa.pub)
+KP_ADMIN_CONF=/etc/kubernetes/admin.conf
+KP_LOG_DIR=/var/log/kubeadm-pulumi
+
+log() { printf '[%s] %s\n' "$KP_STEP" "$*" >&2; }
+warn() { log "warning: $*"; }
+die() {
+    log "error: $*"
+    exit 1
+}
+# One summary line on stdout (becomes the command's `stdout` output; never a secret).
+say() { printf '%s\n' "$*"; }
+
+kp_on_exit() {
+    local rc=$? p
+    for p in "${KP_CLEANUP[@]}"; do
+        rm -rf -- "$p"
+    done
+    return "$rc"
+}
+trap kp_on_exit EXIT
+
+# private_tmpdir: create a 0700 directory under $KP_TMPDIR_BASE (default /run,
+# a tmpfs, so secrets never reach a disk), store it in KP_TMPDIR, remove it on exit.
+# Sets a global instead of printing the path: a `$(...)` subshell would run the
+# exit trap, and delete the directory, as soon as it returned.
+private_tmpdir() {
+    local base=${KP_TMPDIR_BASE:-/run}
+    KP_TMPDIR=$(mktemp -d "$base/kubeadm-pulumi.XXXXXXXX") || die "cannot create a private directory under $base"
+    KP_CLEANUP+=("$KP_TMPDIR")
+    chmod 0700 "$KP_TMPDIR"
+}
+
+# os_release_field KEY: the unquoted value of KEY in /etc/os-release.
+os_release_field() {
+    local line
+    line=$(grep -E "^$1=" /etc/os-release 2>/dev/null | head -n 1) || true
+    line=${line#*=}
+    line=${line#[\"\']}
+    line=${line%[\"\']}
+    printf '%s' "$line"
+}
+
+# bundle_path_ok PATH: the path charset of the stdin bundle (mirrors encodeBundle).
+bundle_path_ok() {
+    [[ $1 =~ ^[a-z0-9_-][a-z0-9._-]*(/[a-z0-9_-][a-z0-9._-]*)*$ && $1 != *..* ]]
+}
+
+# read_bundle DIR: read the secret bundle from stdin (lines `<relative path>
+# <base64>`, see encodeBundle) into files under DIR, all created with umask 077.
+read_bundle() {
+    local dir=${1:-} line path data rc n=0
+    [[ -n $dir ]] || die "read_bundle: no directory given"
+    (umask 077 && mkdir -p -- "$dir") || die "cannot create $dir"
+    while :; do
+        line=
+        if IFS= read -r -t "${KP_STDIN_TIMEOUT:-120}" line; then
+            :
+        else
+            rc=$?
+            ((rc <= 128)) || die "timed out waiting for the secret bundle on stdin"
+            [[ -n $line ]] || break
+        fi
+        [[ -n $line ]] || continue
+        [[ $line == *' '* ]] || die "malformed line $((n + 1)) in the secret bundle on stdin"
+        path=${line%% *}
+        data=${line#* }
+        bundle_path_ok "$path" || die "invalid path '$path' in the secret bundle on stdin"
+        [[ $data =~ ^[A-Za-z0-9+/]*=*$ ]] || die "invalid base64 for '$path' in the secret bundle on stdin"
+        if [[ $path == */* ]]; then
+            (umask 077 && mkdir -p -- "$dir/${path%/*}") || die "cannot create $dir/${path%/*}"
+        fi
+        (umask 077 && printf '%s' "$data" | base64 -d >"$dir/$path") || die "cannot decode '$path' from the secret bundle"
+        n=$((n + 1))
+    done
+    ((n > 0)) || die "expected a secret bundle on stdin, got nothing"
+    log "read $n secret file(s) from stdin"
+}
+
+# require_bundle_files DIR FILE...: die unless every FILE was in the bundle.
+require_bundle_files() {
+    local dir=$1 f
+    shift
+    for f in "$@"; do
+        [[ -f $dir/$f ]] || die "the secret bundle on stdin lacks '$f'"
+    done
+}
+
+# sha256_of FILE: print the hex sha256 of FILE.
+sha256_of() {
+    local out
+    out=$(sha256sum -- "$1")
+    printf '%s' "${out%% *}"
+}
+
+# kp_owner_mode MODE: the `stat -c '%a %u %g'` string a file we own should have.
+kp_owner_mode() {
+    local mode
+    mode=$(printf '%o' "$((8#$1))")
+    if ((EUID == 0)); then
+        printf '%s 0 0' "$mode"
+    else
+        printf '%s %s %s' "$mode" "$(id -u)" "$(id -g)"
+    fi
+}
+
+# kp_commit_tmp TMP PATH MODE: give TMP its mode (and root ownership) and
+# rename it over PATH (atomic: same directory).
+kp_commit_tmp() {
+    chmod "$3" -- "$1"
+    if ((EUID == 0)); then
+        chown 0:0 -- "$1"
+    fi
+    mv -f -- "$1" "$2"
+}
+
+# write_file_if_changed PATH MODE CONTENT: write CONTENT (exactly, no newline
+# added) to PATH with MODE, atomically, only when the content, mode or
+# ownership differs. Sets KP_CHANGED=true|false (a global rather than output,
+# so that errors inside still stop the script under `set -e`).
+write_file_if_changed() {
+    local path=$1 mode=$2 content=$3 current tmp
+    kp_changed false
+    [[ $mode =~ ^0?[0-7]{3,4}$ ]] || die "write_file_if_changed: bad mode '$mode'"
+    if [[ -f $path && ! -L $path ]]; then
+        current=$(
+            cat -- "$path"
+            printf x
+        )
+        current=${current%x}
+        if [[ $current == "$content" && $(stat -c '%a %u %g' -- "$path") == "$(kp_owner_mode "$mode")" ]]; then
+            return 0
+        fi
+    fi
+    mkdir -p -- "$(dirname -- "$path")"
+    tmp=$(mktemp "$(dirname -- "$path")/.${path##*/}.XXXXXX")
+    KP_CLEANUP+=("$tmp")
+    printf '%s' "$content" >"$tmp"
+    kp_commit_tmp "$tmp" "$path" "$mode"
+    kp_changed true
+}
+
+# install_file_if_changed SRC PATH MODE: like write_file_if_changed for a file
+# (binary-safe), compared by sha256.
+install_file_if_changed() {
+    local src=$1 path=$2 mode=$3 tmp
+    kp_changed false
+    if [[ -f $path && ! -L $path ]] && [[ $(sha256_of "$src") == "$(sha256_of "$path")" ]] &&
+        [[ $(stat -c '%a %u %g' -- "$path") == "$(kp_owner_mode "$mode")" ]]; then
+        return 0
+    fi
+    mkdir -p -- "$(dirname -- "$path")"
+    tmp=$(mktemp "$(dirname -- "$path")/.${path##*/}.XXXXXX")
+    KP_CLEANUP+=("$tmp")
+    cat -- "$src" >"$tmp"
+    kp_commit_tmp "$tmp" "$path" "$mode"
+    kp_changed true
+}
+
+# kp_lock_holders FILE...: print "pid (command)" of every process holding a
+# POSIX (fcntl), OFD or flock lock on one of the FILEs, from /proc/locks.
+# apt, dpkg and rpm take fcntl locks, which `flock -n` cannot see, so the
+# kernel's lock table is read instead (no fuser/lsof needed).
+kp_lock_holders() {
+    local f dev ino id pid comm
+    [[ -r /proc/locks ]] || return 0
+    for f in "$@"; do
+        [[ -e $f ]] || continue
+        read -r dev ino < <(stat -L -c '%d %i' -- "$f")
+        id=$(printf '%02x:%02x:%s' "$(((dev >> 8) & 0xfff))" "$(((dev & 0xff) | ((dev >> 12) & 0xfff00)))" "$ino")
+        while read -r pid; do
+            [[ $pid =~ ^[0-9]+$ && $pid != "$$" && $pid != "${BASHPID:-$$}" ]] || continue
+            comm=$(cat "/proc/$pid/comm" 2>/dev/null || printf 'exited or in another PID namespace; a child may hold its lock')
+            printf '%s (%s) on %s\n' "$pid" "$comm" "$f"
+        done < <(awk -v id="$id" '{ for (i = 2; i <= NF; i++) if ($i == id) { print $(i - 1); next } }' /proc/locks)
+    done
+}
+
+# kp_pidfile_holders FILE...: print "pid (command)" for pid files whose pid is alive.
+kp_pidfile_holders() {
+    local f pid
+    for f in "$@"; do
+        [[ -f $f ]] || continue
+        pid=$(head -c 32 -- "$f" 2>/dev/null | tr -dc '0-9')
+        [[ -n $pid && -d /proc/$pid && $pid != "$$" ]] || continue
+        printf '%s (%s) from %s\n' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null || printf unknown)" "$f"
+    done
+}
+
+# wait_for_package_locks [SECONDS]: wait for cloud-init and for any other
+# package-manager run (unattended-upgrades, packagekit, dnf-automatic) to
+# finish, at most SECONDS (default 600) each; die naming the holder.
+wait_for_package_locks() {
+    local limit=${1:-600} deadline holders next_log=0 lock_files=() pid_files=()
+    if command -v cloud-init >/dev/null 2>&1; then
+        log "waiting (at most ${limit}s) for cloud-init to finish"
+        timeout "$limit" cloud-init status --wait >/dev/null 2>&1 ||
+            warn "cloud-init status --wait did not report success (exit $?); continuing"
+    fi
+    if command -v apt-get >/dev/null 2>&1; then
+        lock_files=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock)
+    elif command -v dnf >/dev/null 2>&1 || command -v rpm >/dev/null 2>&1; then
+        lock_files=(/var/lib/rpm/.rpm.lock /usr/lib/sysimage/rpm/.rpm.lock)
+        shopt -s nullglob
+        pid_files=(/run/dnf/*.pid /var/run/dnf/*.pid /var/cache/dnf/*.pid /var/lib/dnf/*.pid)
+        lock_files+=(/run/dnf/*.lock /var/lib/dnf/*.lock)
+        shopt -u nullglob
+    fi
+    deadline=$((SECONDS + limit))
+    while :; do
+        holders=$(
+            kp_lock_holders "${lock_files[@]}"
+            kp_pidfile_holders "${pid_files[@]}"
+        )
+        [[ -n $holders ]] || return 0
+        if ((SECONDS >= deadline)); then
+            die "the package manager has been busy for more than ${limit}s; lock holder(s): $(tr '\n' ';' <<<"$holders"). Wait for it to finish or stop it (e.g. systemctl stop unattended-upgrades packagekit dnf-automatic.timer), then re-run pulumi up"
+        fi
+        if ((SECONDS >= next_log)); then
+            log "waiting for the package manager lock, held by: $(tr '\n' ';' <<<"$holders")"
+            next_log=$((SECONDS + 30))
+        fi
+        sleep 3
+    done
+}
+
+# mask_secrets: filter stdin, hiding bootstrap tokens and certificate keys.
+mask_secrets() {
+    sed -E -e 's/[a-z0-9]{6}\.[a-z0-9]{16}/<redacted-token>/g' \
+        -e 's/(certificate[-_ ]key[^0-9a-f]{0,8})[0-9a-f]{64}/\1<redacted-key>/g'
+}
+
+# show_log_tail FILE: print the last 40 lines of FILE to stderr, secrets masked.
+show_log_tail() {
+    log "last 40 lines of $1 (tokens masked):"
+    tail -n 40 -- "$1" | mask_secrets >&2 || true
+}
+
+# open_private_log NAME: create $KP_LOG_DIR/NAME (0600, truncated) and print its path.
+open_private_log() {
+    (umask 077 && mkdir -p -- "$KP_LOG_DIR")
+    chmod 0700 -- "$KP_LOG_DIR"
+    (umask 077 && : >"$KP_LOG_DIR/$1")
+    chmod 0600 -- "$KP_LOG_DIR/$1"
+    printf '%s' "$KP_LOG_DIR/$1"
+}
+
+# install_pki DIR: copy DIR/pki/* (from the bundle) to /etc/kubernetes/pki,
+# keys 0600, certificates and public keys 0644, directories 0700.
+install_pki() {
+    local src=$1 f mode
+    install -d -m 0755 /etc/kubernetes
+    install -d -m 0700 /etc/kubernetes/pki /etc/kubernetes/pki/etcd
+    for f in "${KP_PKI_FILES[@]}"; do
+        mode=0644
+        [[ $f != *.key ]] || mode=0600
+        install_file_if_changed "$src/$f" "/etc/kubernetes/$f" "$mode"
+    done
+    log "wrote the cluster CA, front-proxy CA, etcd CA and service-account keys to /etc/kubernetes/pki"
+}
+
+# same_ca_or_die DIR: on an already set-up host, succeed when its cluster CA is
+# the bundle's; die when it belongs to another cluster.
+same_ca_or_die() {
+    local bundle_ca=$1/pki/ca.crt
+    if [[ ! -f /etc/kubernetes/pki/ca.crt ]] || [[ $(sha256_of /etc/kubernetes/pki/ca.crt) != "$(sha256_of "$bundle_ca")" ]]; then
+        die "this host already runs a cluster with a different CA; run kubeadm reset on it or remove it from the stack"
+    fi
+}
+
+# kubectl_admin ARGS...: kubectl as cluster admin on this control plane, bounded.
+kubectl_admin() {
+    timeout 90 kubectl --kubeconfig "$KP_ADMIN_CONF" --request-timeout=60s "$@"
+}
+
+# api_answers [SECONDS]: succeed when the API server answers /readyz within SECONDS (default 60).
+api_answers() {
+    local deadline=$((SECONDS + ${1:-60}))
+    if [[ ! -f $KP_ADMIN_CONF ]] || ! command -v kubectl >/dev/null 2>&1; then
+        return 1
+    fi
+    while :; do
+        if timeout 15 kubectl --kubeconfig "$KP_ADMIN_CONF" --request-timeout=10s get --raw=/readyz >/dev/null 2>&1; then
+            return 0
+        fi
+        ((SECONDS < deadline)) || return 1
+        sleep 3
+    done
+}
+
+# filter_iptables_save: drop from an iptables-save dump (stdin) the chains,
+# the rules in them and the jumps to them that Kubernetes and CNIs create
+# (KUBE-*, CNI-*, FLANNEL*, cali-*, CILIUM_*); everything else is kept.
+filter_iptables_save() {
+    awk -v re='^(KUBE-|CNI-|FLANNEL|cali-|CILIUM_)' '
+        /^:/ { if (substr($1, 2) ~ re) next }
+        /^-A / {
+            if ($2 ~ re) next
+            for (i = 3; i < NF; i++) if (($i == "-j" || $i == "-g") && $(i + 1) ~ re) next
+        }
+        { print }'
+}
+
+# kp_clean_iptables: remove Kubernetes/CNI chains from every iptables backend
+# present, keeping the host's own rules (iptables-save | filter | iptables-restore).
+kp_clean_iptables() {
+    local fam variant save restore before after
+    for fam in iptables ip6tables; do
+        for variant in "$fam-legacy" "$fam-nft" "$fam"; do
+            # plain iptables is one of the two variants when they exist
+            if [[ $variant == "$fam" ]] && { command -v "$fam-legacy-save" >/dev/null 2>&1 || command -v "$fam-nft-save" >/dev/null 2>&1; }; then
+                continue
+            fi
+            save=$variant-save
+            restore=$variant-restore
+            if ! command -v "$save" >/dev/null 2>&1 || ! command -v "$restore" >/dev/null 2>&1; then
+                continue
+            fi
+            before=$(timeout 60 "$save" 2>/dev/null) || continue
+            [[ -n $before ]] || continue
+            after=$(filter_iptables_save <<<"$before")
+            if [[ $before != "$after" ]]; then
+                if timeout 60 "$restore" <<<"$after"; then
+                    say "removed $(($(wc -l <<<"$before") - $(wc -l <<<"$after"))) Kubernetes/CNI rule(s) and chain(s) from $variant"
+                else
+                    warn "$restore failed; Kubernetes/CNI rules may remain in $variant"
+                fi
+            fi
+        done
+    done
+}
+
+# kp_clean_nftables: delete the kube-proxy (nftables mode) and cilium tables.
+kp_clean_nftables() {
+    local fam name
+    command -v nft >/dev/null 2>&1 || return 0
+    while read -r _ fam name; do
+        case $name in
+        kube-proxy | cilium*)
+            if timeout 30 nft delete table "$fam" "$name"; then
+                say "removed nftables table $fam $name"
+            else
+                warn "could not delete nftables table $fam $name"
+            fi
+            ;;
+        esac
+    done < <(timeout 30 nft list tables 2>/dev/null || true)
+}
+
+# cleanup_node_state: remove what kubeadm reset leaves behind (state
+# directories, CNI interfaces, iptables/nftables rules) so that init/join can
+# run again from scratch. Leaves packages and containerd's config installed.
+cleanup_node_state() {
+    local m ifname had_ipvs=false
+    if command -v systemctl >/dev/null 2>&1 && timeout 30 systemctl is-active --quiet kubelet 2>/dev/null; then
+        timeout 60 systemctl stop kubelet || warn "could not stop kubelet"
+        say "stopped kubelet"
+    fi
+    while read -r m; do
+        [[ -n $m ]] || continue
+        timeout 30 umount -- "$m" 2>/dev/null || timeout 30 umount -l -- "$m" || warn "could not unmount $m"
+        say "unmounted $m"
+    done < <(awk '$2 ~ "^/var/lib/kubelet(/|$)" { print $2 }' /proc/self/mounts | sort -r)
+    for m in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni/net.d /var/lib/cni /run/flannel /root/.kube/config; do
+        if [[ -e $m || -L $m ]]; then
+            rm -rf -- "$m"
+            say "removed $m"
+        fi
+    done
+    if command -v ip >/dev/null 2>&1; then
+        [[ ! -e /sys/class/net/kube-ipvs0 ]] || had_ipvs=true
+        while read -r ifname; do
+            case $ifname in
+            cni0 | flannel.1 | flannel-v6.1 | kube-ipvs0 | nodelocaldns | tunl0 | vxlan.calico | cilium_host | cilium_net | cilium_vxlan | cali* | lxc*)
+                if timeout 30 ip link delete "$ifname" 2>/dev/null; then
+                    say "removed network interface $ifname"
+                elif [[ -e /sys/class/net/$ifname ]]; then
+                    warn "could not delete network interface $ifname"
+                fi
+                ;;
+            esac
+        done < <(ls /sys/class/net 2>/dev/null || true)
+    fi
+    kp_clean_iptables
+    kp_clean_nftables
+    if [[ $had_ipvs == true ]] && command -v ipvsadm >/dev/null 2>&1; then
+        if timeout 30 ipvsadm --clear; then
+            say "cleared IPVS tables"
+        else
+            warn "ipvsadm --clear failed"
+        fi
+    fi
+    if command -v systemctl >/dev/null 2>&1 && timeout 30 systemctl is-active --quiet containerd 2>/dev/null; then
+        timeout 120 systemctl restart containerd || warn "could not restart containerd"
+        say "restarted containerd"
+    fi
+}

@@ -1,0 +1,229 @@
+# shellcheck shell=bash
+# preflight: read-only checks on every host, in parallel, before anything is
+# changed. Collects every problem, then fails once listing them all; on success
+# prints exactly one line of JSON facts on stdout.
+# Vars: NODE_NAME, IS_CONTROL_PLANE, KUBERNETES_MINOR, MIN_CPUS, MIN_MEMORY_MB, PORTS.
+
+PROBLEMS=()
+WARNINGS=()
+
+# problem WHAT FIX
+problem() { PROBLEMS+=("$1. Fix: $2"); }
+warning() { WARNINGS+=("$1"); }
+
+# json_string VALUE: VALUE as a JSON string literal.
+json_string() {
+    local s=$1 out='' c i
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    if [[ $s == *[[:cntrl:]]* ]]; then
+        for ((i = 0; i < ${#s}; i++)); do
+            c=${s:i:1}
+            case $c in
+            $'\n') out+='\n' ;;
+            $'\r') out+='\r' ;;
+            $'\t') out+='\t' ;;
+            [[:cntrl:]]) out+=$(printf '\\u%04x' "'$c") ;;
+            *) out+=$c ;;
+            esac
+        done
+        s=$out
+    fi
+    printf '"%s"' "$s"
+}
+
+main() {
+    # stdout carries only the final JSON line: everything else goes to stderr.
+    exec 3>&1 1>&2
+
+    local os_id='' os_version='' os_family='' os_pretty kernel cgroup=none cpus=0 mem_mb=0
+    local product_uuid='' swap_on=false containerd_version='' already_joined=false
+    local c major minor state missing_controllers=() macs=() mac name pm cmd
+
+    log "checking host $NODE_NAME for Kubernetes $KUBERNETES_MINOR ($([[ $IS_CONTROL_PLANE == true ]] && echo control plane || echo worker))"
+
+    # --- operating system -------------------------------------------------
+    if [[ -r /etc/os-release ]]; then
+        os_id=$(os_release_field ID)
+        os_version=$(os_release_field VERSION_ID)
+        os_pretty=$(os_release_field PRETTY_NAME)
+        case "$os_id:$os_version" in
+        debian:12 | debian:13 | ubuntu:22.04 | ubuntu:24.04 | ubuntu:26.04) os_family=debian ;;
+        rhel:9 | rhel:9.* | rhel:10 | rhel:10.* | rocky:9* | rocky:10* | almalinux:9* | almalinux:10* | centos:9 | centos:10)
+            os_family=rhel
+            ;;
+        *)
+            problem "unsupported operating system '${os_pretty:-$os_id $os_version}' (ID=$os_id VERSION_ID=$os_version)" \
+                "use Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
+            ;;
+        esac
+    else
+        problem "/etc/os-release is missing, so the operating system cannot be identified" \
+            "use Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
+    fi
+
+    # --- kernel -------------------------------------------------------------
+    kernel=$(uname -r)
+    if [[ $kernel =~ ^([0-9]+)\.([0-9]+) ]]; then
+        major=${BASH_REMATCH[1]}
+        minor=${BASH_REMATCH[2]}
+        if ((major < 5 || (major == 5 && minor < 4))); then
+            problem "kernel $kernel is older than 5.4" "upgrade the kernel (or the distribution) to 5.4 or newer and reboot"
+        fi
+    else
+        problem "cannot parse the kernel version '$kernel'" "run a Linux kernel 5.4 or newer"
+    fi
+
+    # --- cgroup v2 ----------------------------------------------------------
+    c=$(stat -fc %T /sys/fs/cgroup 2>/dev/null || true)
+    if [[ $c == cgroup2fs ]]; then
+        cgroup=v2
+        for name in cpu memory pids; do
+            if ! grep -qw -- "$name" /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+                missing_controllers+=("$name")
+            fi
+        done
+        if ((${#missing_controllers[@]} > 0)); then
+            problem "cgroup v2 is mounted but the controller(s) ${missing_controllers[*]} are not available in /sys/fs/cgroup/cgroup.controllers" \
+                "enable them (on a VM or container host, delegate the cpu, memory and pids controllers to this system)"
+        fi
+    else
+        [[ $c == tmpfs || $c == cgroupfs ]] && cgroup=v1
+        problem "the host does not use cgroup v2 (/sys/fs/cgroup is '${c:-missing}', not cgroup2fs); kubelet 1.35 and newer refuse to run on cgroup v1" \
+            "boot with cgroup v2: add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub (Debian/Ubuntu) or grub2-mkconfig -o /boot/grub2/grub.cfg (RHEL family), and reboot"
+    fi
+
+    # --- size (control planes) ----------------------------------------------
+    cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || echo 0)
+    mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo 2>/dev/null || echo 0)
+    if [[ $IS_CONTROL_PLANE == true ]]; then
+        if ((cpus < MIN_CPUS)); then
+            problem "the host has $cpus CPU(s); a control plane needs at least $MIN_CPUS" "give the host at least $MIN_CPUS CPUs, or make it a worker in the stack config"
+        fi
+        if ((mem_mb < MIN_MEMORY_MB)); then
+            problem "the host has ${mem_mb} MB of memory; a control plane needs at least $MIN_MEMORY_MB MB" "give the host at least $MIN_MEMORY_MB MB of memory, or make it a worker in the stack config"
+        fi
+    fi
+
+    # --- hostname -----------------------------------------------------------
+    name=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)
+    name=${name%%.*}
+    name=${name,,}
+    if [[ $name != "$NODE_NAME" ]]; then
+        problem "the hostname is '$name' but the stack config calls this host '$NODE_NAME'" \
+            "run 'hostnamectl set-hostname $NODE_NAME' on the host, or rename the host to '$name' in the stack config"
+    fi
+
+    # --- base commands --------------------------------------------------------
+    local -A pkg_deb=([systemctl]=systemd [ip]=iproute2 [mount]=mount [nsenter]=util-linux [base64]=coreutils
+        [sha256sum]=coreutils [flock]=util-linux [timeout]=coreutils [ss]=iproute2 [apt-get]=apt)
+    local -A pkg_rpm=([systemctl]=systemd [ip]=iproute [mount]=util-linux [nsenter]=util-linux [base64]=coreutils
+        [sha256sum]=coreutils [flock]=util-linux [timeout]=coreutils [ss]=iproute [dnf]=dnf)
+    local needed=(systemctl ip mount nsenter base64 sha256sum flock timeout ss)
+    case $os_family in
+    debian) needed+=(apt-get) ;;
+    rhel) needed+=(dnf) ;;
+    esac
+    for cmd in "${needed[@]}"; do
+        command -v "$cmd" >/dev/null 2>&1 && continue
+        case $os_family in
+        debian) pm="apt-get install -y ${pkg_deb[$cmd]}" ;;
+        rhel) pm="dnf install -y ${pkg_rpm[$cmd]}" ;;
+        *) pm="install the package that provides it" ;;
+        esac
+        problem "the command '$cmd' is missing" "$pm"
+    done
+
+    # --- systemd ------------------------------------------------------------
+    c=$(cat /proc/1/comm 2>/dev/null || true)
+    if [[ $c != systemd ]]; then
+        problem "PID 1 is '${c:-unknown}', not systemd; kubelet and containerd are run as systemd services" \
+            "use a host (VM or bare metal) booted with systemd, not a plain container"
+    elif command -v systemctl >/dev/null 2>&1; then
+        state=$(timeout 20 systemctl is-system-running 2>/dev/null || true)
+        case $state in
+        running) ;;
+        degraded) warning "systemd reports 'degraded' (some units failed; see systemctl --failed)" ;;
+        *)
+            problem "systemd reports the system as '${state:-unknown}' (expected running or degraded)" \
+                "wait for the boot to finish or fix what 'systemctl list-jobs' and 'systemctl --failed' show, then re-run pulumi up"
+            ;;
+        esac
+        if timeout 20 systemctl is-active --quiet crio 2>/dev/null; then
+            problem "CRI-O (crio.service) is running; this program installs containerd and kubeadm refuses two container runtimes" \
+                "run 'systemctl disable --now crio' and remove CRI-O, or leave this host out of the stack"
+        fi
+    fi
+
+    # --- ports (skipped on a host that is already a node of the cluster) -----
+    if [[ -f /etc/kubernetes/kubelet.conf ]]; then
+        already_joined=true
+        log "/etc/kubernetes/kubelet.conf exists: the host is already a node, port checks skipped"
+    elif command -v ss >/dev/null 2>&1; then
+        local listening port holder
+        listening=$(timeout 20 ss -Hltn 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -u)
+        for port in "${PORTS[@]}"; do
+            if grep -qx -- "$port" <<<"$listening"; then
+                holder=$(timeout 20 ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n 1 |
+                    sed -E 's/users:\(\("([^"]*)",pid=([0-9]*)/\1 (pid \2)/') || true
+                problem "TCP port $port is already in use${holder:+ by $holder}" \
+                    "stop whatever listens on port $port (ss -ltnp 'sport = :$port' shows it), or use another host"
+            fi
+        done
+    fi
+
+    # --- things prepare will fix: warnings only -------------------------------
+    if [[ $(awk 'NR > 1' /proc/swaps 2>/dev/null) ]]; then
+        swap_on=true
+        warning "swap is on: prepare will turn it off and comment it out of /etc/fstab"
+    fi
+    if [[ ! -d /proc/sys/net/bridge ]]; then
+        warning "/proc/sys/net/bridge is missing: prepare will load the br_netfilter module"
+    fi
+
+    # --- facts ------------------------------------------------------------------
+    if [[ -r /sys/class/dmi/id/product_uuid ]]; then
+        product_uuid=$(tr -d '[:space:]' 2>/dev/null </sys/class/dmi/id/product_uuid || true)
+    fi
+    product_uuid=${product_uuid,,}
+    if command -v containerd >/dev/null 2>&1; then
+        containerd_version=$(timeout 10 containerd --version 2>/dev/null | awk '{ print $3 }' || true)
+        containerd_version=${containerd_version#v}
+    fi
+    for c in /sys/class/net/*; do
+        name=${c##*/}
+        case $name in
+        lo | cni* | flannel* | cali* | cilium* | vxlan* | veth* | docker* | kube-ipvs* | tunl* | nodelocaldns* | lxc*) continue ;;
+        esac
+        mac=$(cat "$c/address" 2>/dev/null || true)
+        mac=${mac,,}
+        [[ $mac =~ ^[0-9a-f]{2}(:[0-9a-f]{2})+$ && ! $mac =~ ^(00:)+00$ ]] || continue
+        macs+=("$mac")
+    done
+
+    for c in "${WARNINGS[@]}"; do
+        warn "$c"
+    done
+    if ((${#PROBLEMS[@]} > 0)); then
+        {
+            printf 'preflight failed on host %s:\n' "$NODE_NAME"
+            printf '  - %s\n' "${PROBLEMS[@]}"
+        } >&2
+        exit 1
+    fi
+
+    local macs_json='' sep=''
+    if ((${#macs[@]} > 0)); then
+        while read -r mac; do
+            macs_json+="$sep$(json_string "$mac")"
+            sep=,
+        done < <(printf '%s\n' "${macs[@]}" | sort -u)
+    fi
+    printf '{"node":%s,"os":{"id":%s,"versionId":%s,"family":%s},"kernel":%s,"cgroup":%s,"cpus":%d,"memoryMb":%d,"productUuid":%s,"macs":[%s],"swapOn":%s,"containerd":%s,"alreadyJoined":%s}\n' \
+        "$(json_string "$NODE_NAME")" "$(json_string "$os_id")" "$(json_string "$os_version")" "$(json_string "$os_family")" \
+        "$(json_string "$kernel")" "$(json_string "$cgroup")" "$cpus" "$mem_mb" "$(json_string "$product_uuid")" \
+        "$macs_json" "$swap_on" "$(json_string "$containerd_version")" "$already_joined" >&3
+    log "preflight passed on $NODE_NAME"
+}
+
+main "$@"

@@ -1,0 +1,189 @@
+# shellcheck shell=bash
+# Steps shared by prepare-debian.sh and prepare-rhel.sh (renderScript inlines
+# this file between lib.sh and the family's body). Every step is guarded so a
+# second run changes nothing and reports "<step>: unchanged".
+# Vars: KUBERNETES_VERSION, KUBERNETES_MINOR, CONTAINERD_CONFIG, CRICTL_CONFIG,
+# PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
+
+readonly KP_CRI_SOCKET=unix:///run/containerd/containerd.sock
+# Set by the family's package step when containerd.io was (re)installed.
+CONTAINERD_REINSTALLED=false
+
+# step_result STEP CHANGES...: one summary line on stdout.
+step_result() {
+    local name=$1
+    shift
+    if (($# == 0)); then
+        say "$name: unchanged"
+    else
+        local IFS=';'
+        say "$name: changed ($*)"
+    fi
+}
+
+# fetch URL FILE: download URL to FILE (bounded, with retries).
+fetch() {
+    timeout 180 curl -fsSL --retry 3 --retry-delay 2 --connect-timeout 20 -o "$2" "$1" ||
+        die "cannot download $1 (check the host's outbound HTTPS access and proxy settings)"
+}
+
+prepare_check_inputs() {
+    [[ $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
+        die "KUBERNETES_VERSION $KUBERNETES_VERSION is not a patch of KUBERNETES_MINOR $KUBERNETES_MINOR"
+}
+
+prepare_swap() {
+    local changes=() unit state
+    if [[ $(awk 'NR > 1' /proc/swaps 2>/dev/null) ]]; then
+        timeout 300 swapoff -a || die "swapoff -a failed; turn swap off by hand and re-run pulumi up"
+        changes+=("swapoff -a")
+    fi
+    if [[ -f /etc/fstab ]] && awk '!/^[[:space:]]*#/ && $3 == "swap" { found = 1 } END { exit !found }' /etc/fstab; then
+        local fstab
+        fstab=$(
+            awk '!/^[[:space:]]*#/ && $3 == "swap" { print "# " $0 "  # disabled by kubeadm-pulumi (kubelet needs swap off)"; next } { print }' /etc/fstab
+            printf x
+        )
+        write_file_if_changed /etc/fstab "$(stat -c %a /etc/fstab)" "${fstab%x}"
+        changes+=("commented swap out of /etc/fstab")
+    fi
+    while read -r unit _; do
+        [[ $unit == *.swap ]] || continue
+        state=$(timeout 20 systemctl is-enabled "$unit" 2>/dev/null || true)
+        [[ $state != masked ]] || continue
+        timeout 60 systemctl mask "$unit" >/dev/null 2>&1 || die "cannot mask swap unit $unit"
+        changes+=("masked $unit")
+    done < <(timeout 20 systemctl list-units --type=swap --all --no-legend --plain 2>/dev/null || true)
+    step_result swap "${changes[@]}"
+}
+
+prepare_modules() {
+    local changes=() m
+    write_file_if_changed /etc/modules-load.d/kubeadm-pulumi.conf 0644 $'overlay\nbr_netfilter\n'
+    [[ $KP_CHANGED == false ]] || changes+=("wrote /etc/modules-load.d/kubeadm-pulumi.conf")
+    for m in overlay br_netfilter; do
+        [[ ! -d /sys/module/$m ]] || continue
+        if timeout 60 modprobe "$m"; then
+            changes+=("loaded $m")
+        elif [[ ! -d /sys/module/$m ]]; then
+            die "cannot load the kernel module $m (modprobe $m failed and /sys/module/$m does not exist); install the kernel's extra modules package (e.g. linux-modules-extra-\$(uname -r) on Ubuntu) or use a kernel with $m"
+        fi
+    done
+    step_result modules "${changes[@]}"
+}
+
+prepare_sysctls() {
+    local changes=() key file value
+    local keys=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
+    write_file_if_changed /etc/sysctl.d/99-kubeadm-pulumi.conf 0644 "$(printf '%s = 1\n' "${keys[@]}")"$'\n'
+    if [[ $KP_CHANGED == true ]]; then
+        changes+=("wrote /etc/sysctl.d/99-kubeadm-pulumi.conf")
+        timeout 60 sysctl --system >/dev/null 2>&1 || warn "sysctl --system reported errors; checking the values directly"
+    fi
+    for key in "${keys[@]}"; do
+        file=/proc/sys/${key//.//}
+        value=$(cat "$file" 2>/dev/null || true)
+        [[ $value != 1 ]] || continue
+        timeout 20 sysctl -q -w "$key=1" >/dev/null 2>&1 || true
+        value=$(cat "$file" 2>/dev/null || true)
+        [[ $value == 1 ]] || die "cannot set $key=1 (is /proc/sys read-only, or br_netfilter missing?)"
+        changes+=("set $key=1")
+    done
+    step_result sysctls "${changes[@]}"
+}
+
+prepare_crictl() {
+    write_file_if_changed /etc/crictl.yaml 0644 "$CRICTL_CONFIG"
+    if [[ $KP_CHANGED == true ]]; then step_result crictl "wrote /etc/crictl.yaml"; else step_result crictl; fi
+}
+
+prepare_containerd() {
+    local changes=() config_changed deadline
+    install -d -m 0755 /etc/containerd
+    write_file_if_changed /etc/containerd/config.toml 0644 "$CONTAINERD_CONFIG"
+    config_changed=$KP_CHANGED
+    [[ $config_changed == false ]] || changes+=("wrote /etc/containerd/config.toml")
+    if ! timeout 20 systemctl is-enabled --quiet containerd; then
+        timeout 60 systemctl enable containerd >/dev/null 2>&1 || die "systemctl enable containerd failed"
+        changes+=("enabled containerd")
+    fi
+    if ! timeout 20 systemctl is-active --quiet containerd; then
+        timeout 120 systemctl start containerd || die "containerd does not start; see journalctl -u containerd"
+        changes+=("started containerd")
+    elif [[ $config_changed == true || $CONTAINERD_REINSTALLED == true ]]; then
+        timeout 120 systemctl restart containerd || die "containerd does not restart; see journalctl -u containerd"
+        changes+=("restarted containerd")
+    fi
+    deadline=$((SECONDS + 90))
+    until timeout 15 crictl --runtime-endpoint "$KP_CRI_SOCKET" info >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "containerd's CRI does not answer on $KP_CRI_SOCKET (is the cri plugin disabled in /etc/containerd/config.toml? see journalctl -u containerd)"
+        sleep 2
+    done
+    step_result containerd "${changes[@]}"
+}
+
+prepare_kubelet() {
+    if timeout 20 systemctl is-enabled --quiet kubelet; then
+        step_result kubelet
+    else
+        timeout 60 systemctl enable kubelet >/dev/null 2>&1 || die "systemctl enable kubelet failed"
+        step_result kubelet "enabled kubelet (kubeadm starts it)"
+    fi
+}
+
+prepare_images() {
+    local list expected img images=() absent=()
+    local flags=(--kubernetes-version "v$KUBERNETES_VERSION" --image-repository "$IMAGE_REPOSITORY")
+    list=$(timeout 120 kubeadm config images list "${flags[@]}" 2>/dev/null) ||
+        die "kubeadm config images list ${flags[*]} failed"
+    if ! grep -qxF -- "$PAUSE_IMAGE" <<<"$list"; then
+        expected=$(grep -E '/pause:' <<<"$list" | head -n 1 || true)
+        die "kubeadm $KUBERNETES_VERSION expects the pause image ${expected:-(none listed)} while the program pins $PAUSE_IMAGE; update PAUSE_TAG in components/versions.ts"
+    fi
+    if [[ $IS_CONTROL_PLANE == true ]]; then
+        mapfile -t images <<<"$list"
+    else
+        mapfile -t images < <(grep -E '/kube-proxy:' <<<"$list" || true)
+        images+=("$PAUSE_IMAGE")
+    fi
+    for img in "${images[@]}"; do
+        [[ -n $img ]] || continue
+        timeout 30 crictl --runtime-endpoint "$KP_CRI_SOCKET" inspecti -q "$img" >/dev/null 2>&1 || absent+=("$img")
+    done
+    if ((${#absent[@]} == 0)); then
+        step_result images
+        return 0
+    fi
+    if [[ $IS_CONTROL_PLANE == true ]]; then
+        log "pulling the control-plane images for Kubernetes $KUBERNETES_VERSION"
+        timeout 1800 kubeadm config images pull "${flags[@]}" --cri-socket "$KP_CRI_SOCKET" >&2 ||
+            die "kubeadm config images pull failed (can the host reach $IMAGE_REPOSITORY?)"
+    else
+        for img in "${absent[@]}"; do
+            log "pulling $img"
+            timeout 900 crictl --runtime-endpoint "$KP_CRI_SOCKET" pull "$img" >/dev/null ||
+                die "crictl pull $img failed (can the host reach $IMAGE_REPOSITORY?)"
+        done
+    fi
+    step_result images "pulled ${absent[*]}"
+}
+
+# prepare_main: the whole prepare run; the family body defines
+# family_prerequisites, family_repositories and family_packages.
+prepare_main() {
+    prepare_check_inputs
+    log "preparing this $([[ $IS_CONTROL_PLANE == true ]] && echo control plane || echo worker) for Kubernetes $KUBERNETES_VERSION with containerd $CONTAINERD_VERSION"
+    private_tmpdir
+    wait_for_package_locks 600
+    prepare_swap
+    prepare_modules
+    prepare_sysctls
+    family_prerequisites
+    family_repositories
+    family_packages
+    prepare_crictl
+    prepare_containerd
+    prepare_kubelet
+    prepare_images
+    log "host prepared"
+}
