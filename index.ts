@@ -14,6 +14,8 @@ const raw: RawConfig = {
     network: config.getObject("network"),
     apiServer: config.getObject("apiServer"),
     kubeadm: config.getObject("kubeadm"),
+    preflight: config.getObject("preflight"),
+    packages: config.getObject("packages"),
 };
 const spec = parseClusterConfig(raw, pulumi.getProject());
 // Validated above; from here on the key only travels as a secret.

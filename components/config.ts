@@ -20,6 +20,11 @@ import {
     ExtraArg,
     HostSpec,
     KubeadmSpec,
+    LocalRepositorySpec,
+    PackagesSpec,
+    PREFLIGHT_CHECKS,
+    PreflightCheck,
+    PreflightSpec,
     NetworkSpec,
     PROXY_MODES,
     ProxyMode,
@@ -106,10 +111,12 @@ export interface RawConfig {
     network?: unknown;
     apiServer?: unknown;
     kubeadm?: unknown;
+    preflight?: unknown;
+    packages?: unknown;
 }
 
 /** Order in which sections are reported, whatever order they were checked in. */
-const SECTION_ORDER = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm"];
+const SECTION_ORDER = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages"];
 
 class Problems {
     private readonly list: { path: string; message: string; seq: number }[] = [];
@@ -1191,6 +1198,86 @@ function parseKubeadm(raw: unknown, problems: Problems): Partial<KubeadmSpec> {
     return result;
 }
 
+const PREFLIGHT_KEYS = ["ignore"] as const;
+
+function parsePreflight(raw: unknown, problems: Problems): PreflightSpec {
+    const result: PreflightSpec = { ignore: [] };
+    if (isAbsent(raw)) return result;
+    if (!isObject(raw)) {
+        problems.add("preflight", `must be an object like {ignore: [cgroup]}, got ${describe(raw)}`);
+        return result;
+    }
+    checkKeys(raw, PREFLIGHT_KEYS, "preflight", problems);
+    const ignore = raw["ignore"];
+    if (isAbsent(ignore)) return result;
+    if (!Array.isArray(ignore)) {
+        problems.add("preflight.ignore", `must be a list of check names (${quoteList(PREFLIGHT_CHECKS)}), got ${describe(ignore)}`);
+        return result;
+    }
+    ignore.forEach((v, i) => {
+        if (typeof v === "string" && (PREFLIGHT_CHECKS as readonly string[]).includes(v)) {
+            if (!result.ignore.includes(v as PreflightCheck)) result.ignore.push(v as PreflightCheck);
+        } else {
+            const suggestion = typeof v === "string" ? closest(v, PREFLIGHT_CHECKS) : undefined;
+            problems.add(item("preflight.ignore", i), `${show(v)} is not a preflight check: use ${suggestion ? `${JSON.stringify(suggestion)} or one of ` : ""}${quoteList(PREFLIGHT_CHECKS)}`);
+        }
+    });
+    return result;
+}
+
+const PACKAGES_KEYS = ["localRepository"] as const;
+const LOCAL_REPOSITORY_KEYS = ["apt", "rpm", "keyUrl"] as const;
+const REPO_URL = /^(https?|file):\/\/[^\s'"\\]+$/;
+
+function parsePackages(raw: unknown, problems: Problems): PackagesSpec {
+    const result: PackagesSpec = {};
+    if (isAbsent(raw)) return result;
+    if (!isObject(raw)) {
+        problems.add("packages", `must be an object like {localRepository: {apt: "http://10.0.0.5/debs ./"}}, got ${describe(raw)}`);
+        return result;
+    }
+    checkKeys(raw, PACKAGES_KEYS, "packages", problems);
+    const repo = raw["localRepository"];
+    if (isAbsent(repo)) return result;
+    const path = "packages.localRepository";
+    if (!isObject(repo)) {
+        problems.add(path, `must be an object with apt, rpm and/or keyUrl, got ${describe(repo)}`);
+        return result;
+    }
+    checkKeys(repo, LOCAL_REPOSITORY_KEYS, path, problems);
+    const local: LocalRepositorySpec = {};
+    const apt = repo["apt"];
+    if (!isAbsent(apt)) {
+        const parts = typeof apt === "string" ? apt.trim().split(/\s+/) : [];
+        if (parts.length < 2 || !REPO_URL.test(parts[0]) || parts.slice(1).some((p) => !/^[A-Za-z0-9._\/-]+$/.test(p))) {
+            problems.add(child(path, "apt"), `${show(apt)} is not an apt source: write "URL SUITE [COMPONENT...]" without "deb" or options, e.g. "http://10.0.0.5/debs ./" (flat repository) or "http://mirror.example/k8s stable main"`);
+        } else {
+            local.apt = parts.join(" ");
+        }
+    }
+    const rpm = repo["rpm"];
+    if (!isAbsent(rpm)) {
+        if (typeof rpm !== "string" || !REPO_URL.test(rpm.trim())) {
+            problems.add(child(path, "rpm"), `${show(rpm)} is not a repository URL: use the dnf baseurl, e.g. "http://10.0.0.5/rpms/"`);
+        } else {
+            local.rpm = rpm.trim();
+        }
+    }
+    const keyUrl = repo["keyUrl"];
+    if (!isAbsent(keyUrl)) {
+        if (typeof keyUrl !== "string" || !REPO_URL.test(keyUrl.trim())) {
+            problems.add(child(path, "keyUrl"), `${show(keyUrl)} is not a URL: give the repository's signing key URL, e.g. "http://10.0.0.5/key.gpg", or leave it out to trust the repository unsigned`);
+        } else {
+            local.keyUrl = keyUrl.trim();
+        }
+    }
+    if (isAbsent(apt) && isAbsent(rpm)) {
+        problems.add(path, `needs apt and/or rpm: the repository that serves containerd.io, kubelet, kubeadm, kubectl and cri-tools for your hosts' package manager`);
+    }
+    if (local.apt || local.rpm) result.localRepository = local;
+    return result;
+}
+
 function deepCopy(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(deepCopy);
     if (isObject(v)) {
@@ -1219,6 +1306,8 @@ export function parseClusterConfig(raw: RawConfig, projectName: string): Cluster
     const network = parseNetwork(raw.network, problems);
     const apiServer = parseApiServer(raw.apiServer, problems);
     const kubeadm = parseKubeadm(raw.kubeadm, problems);
+    const preflight = parsePreflight(raw.preflight, problems);
+    const packages = parsePackages(raw.packages, problems);
 
     // Cross-section checks.
     if (network.podSubnet && !problems.hasUnder("kubeadm.controllerManagerExtraArgs")) {
@@ -1304,6 +1393,8 @@ export function parseClusterConfig(raw: RawConfig, projectName: string): Cluster
         network: networkSpec,
         apiServer: apiServerSpec,
         kubeadm: kubeadmSpec,
+        preflight,
+        packages,
     };
 }
 

@@ -76,6 +76,7 @@ export function preflightVars(spec: ClusterSpec, host: HostSpec) {
         MIN_CPUS: CONTROL_PLANE_MIN_CPUS,
         MIN_MEMORY_MB: CONTROL_PLANE_MIN_MEMORY_MB,
         PORTS: cp ? CONTROL_PLANE_PORTS : WORKER_PORTS,
+        IGNORE: spec.preflight.ignore,
     };
 }
 
@@ -100,7 +101,11 @@ export function pauseImage(spec: ClusterSpec): string {
 
 /** Variables of the prepare script for one host. */
 export function prepareVars(spec: ClusterSpec, host: HostSpec) {
+    const local = spec.packages.localRepository;
     return {
+        LOCAL_APT_SOURCE: local?.apt ?? "",
+        LOCAL_RPM_BASEURL: local?.rpm ?? "",
+        LOCAL_REPO_KEY_URL: local?.keyUrl ?? "",
         KUBERNETES_VERSION: spec.kubernetesVersion,
         KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
         KUBERNETES_REPO_BASE,

@@ -75,6 +75,35 @@ export interface KubeadmSpec {
     kubeletConfiguration: Record<string, unknown>;
 }
 
+/** Preflight checks a user may downgrade to warnings (like kubeadm's --ignore-preflight-errors). */
+export type PreflightCheck = "os" | "kernel" | "cgroup" | "cpu" | "memory" | "hostname" | "command" | "systemd" | "runtime" | "port";
+export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [
+    "os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port",
+];
+
+export interface PreflightSpec {
+    /** Checks whose problems are reported as warnings instead of failing the host. */
+    ignore: PreflightCheck[];
+}
+
+/**
+ * One package repository that serves every package the program installs
+ * (containerd.io, kubelet, kubeadm, kubectl, cri-tools) instead of Docker's
+ * and pkgs.k8s.io: for air-gapped sites and mirrors.
+ */
+export interface LocalRepositorySpec {
+    /** apt source after `deb [options]`: `URL SUITE [COMPONENT...]`, e.g. `http://10.0.0.5/debs ./`. */
+    apt?: string;
+    /** dnf `baseurl`. */
+    rpm?: string;
+    /** URL of the repository's signing key; without it the repository is trusted unsigned (`trusted=yes` / `gpgcheck=0`). */
+    keyUrl?: string;
+}
+
+export interface PackagesSpec {
+    localRepository?: LocalRepositorySpec;
+}
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -85,6 +114,8 @@ export interface ClusterSpec {
     network: NetworkSpec;
     apiServer: ApiServerSpec;
     kubeadm: KubeadmSpec;
+    preflight: PreflightSpec;
+    packages: PackagesSpec;
 }
 
 /** The SSH private key and other secret inputs; kept apart from the plain model so it can be logged and compared. */

@@ -206,6 +206,17 @@ const badConfigs: [string, RawConfig, string, string][] = [
     ["kubelet kind", withChange((c) => (c["kubeadm"] = { kubelet: { kind: "KubeletConfiguration" } })), "kubeadm.kubelet.kind", "header itself"],
     ["kubelet apiVersion", withChange((c) => (c["kubeadm"] = { kubelet: { apiVersion: "kubelet.config.k8s.io/v1beta1" } })), "kubeadm.kubelet.apiVersion", "header itself"],
     ["kubelet dashed field", withChange((c) => (c["kubeadm"] = { kubelet: { "max-pods": 200 } })), 'kubeadm.kubelet["max-pods"]', `(e.g. "maxPods")`],
+    ["preflight not an object", withChange((c) => (c["preflight"] = "cgroup")), "preflight", "must be an object like {ignore: [cgroup]}"],
+    ["preflight.ignore not a list", withChange((c) => (c["preflight"] = { ignore: "cgroup" })), "preflight.ignore", "must be a list of check names"],
+    ["preflight.ignore unknown check", withChange((c) => (c["preflight"] = { ignore: ["cgroups"] })), "preflight.ignore[0]", `is not a preflight check: use "cgroup" or one of`],
+    ["preflight unknown key", withChange((c) => (c["preflight"] = { ignored: ["port"] })), "preflight.ignored", `did you mean "ignore"?`],
+    ["packages not an object", withChange((c) => (c["packages"] = "local")), "packages", "must be an object like {localRepository"],
+    ["localRepository empty", withChange((c) => (c["packages"] = { localRepository: {} })), "packages.localRepository", "needs apt and/or rpm"],
+    ["localRepository apt with deb prefix", withChange((c) => (c["packages"] = { localRepository: { apt: "deb http://10.0.0.5/debs ./" } })), "packages.localRepository.apt", `write "URL SUITE [COMPONENT...]" without "deb"`],
+    ["localRepository apt without suite", withChange((c) => (c["packages"] = { localRepository: { apt: "http://10.0.0.5/debs" } })), "packages.localRepository.apt", "is not an apt source"],
+    ["localRepository rpm not a URL", withChange((c) => (c["packages"] = { localRepository: { rpm: "10.0.0.5/rpms" } })), "packages.localRepository.rpm", "is not a repository URL"],
+    ["localRepository keyUrl not a URL", withChange((c) => (c["packages"] = { localRepository: { apt: "http://10.0.0.5/debs ./", keyUrl: "key.gpg" } })), "packages.localRepository.keyUrl", "is not a URL"],
+    ["localRepository typo", withChange((c) => (c["packages"] = { localRepository: { apt: "http://10.0.0.5/debs ./", keyurl: "http://x/k" } })), "packages.localRepository.keyurl", `did you mean "keyUrl"?`],
 ];
 
 describe("parseClusterConfig rejects bad configs", () => {
@@ -314,6 +325,15 @@ describe("every problem is reported at once", () => {
 });
 
 describe("parseClusterConfig accepts good configs", () => {
+    test("preflight.ignore and a local package repository", () => {
+        const spec = parseClusterConfig(withChange((c) => {
+            c["preflight"] = { ignore: ["cgroup", "port", "cgroup"] };
+            c["packages"] = { localRepository: { apt: "  http://10.0.0.5/debs   ./ ", rpm: "http://10.0.0.5/rpms/" } };
+        }), "demo");
+        expect(spec.preflight).toEqual({ ignore: ["cgroup", "port"] });
+        expect(spec.packages).toEqual({ localRepository: { apt: "http://10.0.0.5/debs ./", rpm: "http://10.0.0.5/rpms/" } });
+    });
+
     test("a minimal config gets every default", () => {
         const spec = parseClusterConfig(minimal(), "homelab");
         const expected: ClusterSpec = {
@@ -344,6 +364,8 @@ describe("parseClusterConfig accepts good configs", () => {
                 proxyMode: DEFAULT_PROXY_MODE,
                 kubeletConfiguration: {},
             },
+            preflight: { ignore: [] },
+            packages: {},
         };
         expect(spec).toEqual(expected);
         expect("internalAddress" in (spec.hosts[0] ?? {})).toBe(false);

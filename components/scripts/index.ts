@@ -30,6 +30,9 @@ export type ScriptName =
 type VarKind = "string" | "int" | "bool" | "array";
 
 const PREPARE_VARS = {
+    LOCAL_APT_SOURCE: "string",
+    LOCAL_RPM_BASEURL: "string",
+    LOCAL_REPO_KEY_URL: "string",
     KUBERNETES_VERSION: "string",
     KUBERNETES_MINOR: "string",
     KUBERNETES_REPO_BASE: "string",
@@ -51,6 +54,7 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
         MIN_CPUS: "int",
         MIN_MEMORY_MB: "int",
         PORTS: "array",
+        IGNORE: "array",
     },
     "prepare-debian": PREPARE_VARS,
     "prepare-rhel": PREPARE_VARS,

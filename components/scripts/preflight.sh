@@ -2,13 +2,24 @@
 # preflight: read-only checks on every host, in parallel, before anything is
 # changed. Collects every problem, then fails once listing them all; on success
 # prints exactly one line of JSON facts on stdout.
-# Vars: NODE_NAME, IS_CONTROL_PLANE, KUBERNETES_MINOR, MIN_CPUS, MIN_MEMORY_MB, PORTS.
+# Vars: NODE_NAME, IS_CONTROL_PLANE, KUBERNETES_MINOR, MIN_CPUS, MIN_MEMORY_MB, PORTS,
+# IGNORE (check ids whose problems become warnings: the stack's preflight.ignore).
 
 PROBLEMS=()
 WARNINGS=()
 
-# problem WHAT FIX
-problem() { PROBLEMS+=("$1. Fix: $2"); }
+# problem ID WHAT FIX: record a problem of check ID, or a warning when the
+# stack config lists ID in preflight.ignore.
+problem() {
+    local id=$1 ignored
+    for ignored in "${IGNORE[@]}"; do
+        if [[ $ignored == "$id" ]]; then
+            WARNINGS+=("ignored by preflight.ignore ($id): $2")
+            return 0
+        fi
+    done
+    PROBLEMS+=("$2. Fix: $3")
+}
 warning() { WARNINGS+=("$1"); }
 
 # json_string VALUE: VALUE as a JSON string literal.
@@ -53,12 +64,12 @@ main() {
             os_family=rhel
             ;;
         *)
-            problem "unsupported operating system '${os_pretty:-$os_id $os_version}' (ID=$os_id VERSION_ID=$os_version)" \
+            problem os "unsupported operating system '${os_pretty:-$os_id $os_version}' (ID=$os_id VERSION_ID=$os_version)" \
                 "use Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
             ;;
         esac
     else
-        problem "/etc/os-release is missing, so the operating system cannot be identified" \
+        problem os "/etc/os-release is missing, so the operating system cannot be identified" \
             "use Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
     fi
 
@@ -68,10 +79,10 @@ main() {
         major=${BASH_REMATCH[1]}
         minor=${BASH_REMATCH[2]}
         if ((major < 5 || (major == 5 && minor < 4))); then
-            problem "kernel $kernel is older than 5.4" "upgrade the kernel (or the distribution) to 5.4 or newer and reboot"
+            problem kernel "kernel $kernel is older than 5.4" "upgrade the kernel (or the distribution) to 5.4 or newer and reboot"
         fi
     else
-        problem "cannot parse the kernel version '$kernel'" "run a Linux kernel 5.4 or newer"
+        problem kernel "cannot parse the kernel version '$kernel'" "run a Linux kernel 5.4 or newer"
     fi
 
     # --- cgroup v2 ----------------------------------------------------------
@@ -84,12 +95,12 @@ main() {
             fi
         done
         if ((${#missing_controllers[@]} > 0)); then
-            problem "cgroup v2 is mounted but the controller(s) ${missing_controllers[*]} are not available in /sys/fs/cgroup/cgroup.controllers" \
+            problem cgroup "cgroup v2 is mounted but the controller(s) ${missing_controllers[*]} are not available in /sys/fs/cgroup/cgroup.controllers" \
                 "enable them (on a VM or container host, delegate the cpu, memory and pids controllers to this system)"
         fi
     else
         [[ $c == tmpfs || $c == cgroupfs ]] && cgroup=v1
-        problem "the host does not use cgroup v2 (/sys/fs/cgroup is '${c:-missing}', not cgroup2fs); kubelet 1.35 and newer refuse to run on cgroup v1" \
+        problem cgroup "the host does not use cgroup v2 (/sys/fs/cgroup is '${c:-missing}', not cgroup2fs); kubelet 1.35 and newer refuse to run on cgroup v1" \
             "boot with cgroup v2: add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub (Debian/Ubuntu) or grub2-mkconfig -o /boot/grub2/grub.cfg (RHEL family), and reboot"
     fi
 
@@ -98,10 +109,10 @@ main() {
     mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo 2>/dev/null || echo 0)
     if [[ $IS_CONTROL_PLANE == true ]]; then
         if ((cpus < MIN_CPUS)); then
-            problem "the host has $cpus CPU(s); a control plane needs at least $MIN_CPUS" "give the host at least $MIN_CPUS CPUs, or make it a worker in the stack config"
+            problem cpu "the host has $cpus CPU(s); a control plane needs at least $MIN_CPUS" "give the host at least $MIN_CPUS CPUs, or make it a worker in the stack config"
         fi
         if ((mem_mb < MIN_MEMORY_MB)); then
-            problem "the host has ${mem_mb} MB of memory; a control plane needs at least $MIN_MEMORY_MB MB" "give the host at least $MIN_MEMORY_MB MB of memory, or make it a worker in the stack config"
+            problem memory "the host has ${mem_mb} MB of memory; a control plane needs at least $MIN_MEMORY_MB MB" "give the host at least $MIN_MEMORY_MB MB of memory, or make it a worker in the stack config"
         fi
     fi
 
@@ -110,7 +121,7 @@ main() {
     name=${name%%.*}
     name=${name,,}
     if [[ $name != "$NODE_NAME" ]]; then
-        problem "the hostname is '$name' but the stack config calls this host '$NODE_NAME'" \
+        problem hostname "the hostname is '$name' but the stack config calls this host '$NODE_NAME'" \
             "run 'hostnamectl set-hostname $NODE_NAME' on the host, or rename the host to '$name' in the stack config"
     fi
 
@@ -131,13 +142,13 @@ main() {
         rhel) pm="dnf install -y ${pkg_rpm[$cmd]}" ;;
         *) pm="install the package that provides it" ;;
         esac
-        problem "the command '$cmd' is missing" "$pm"
+        problem command "the command '$cmd' is missing" "$pm"
     done
 
     # --- systemd ------------------------------------------------------------
     c=$(cat /proc/1/comm 2>/dev/null || true)
     if [[ $c != systemd ]]; then
-        problem "PID 1 is '${c:-unknown}', not systemd; kubelet and containerd are run as systemd services" \
+        problem systemd "PID 1 is '${c:-unknown}', not systemd; kubelet and containerd are run as systemd services" \
             "use a host (VM or bare metal) booted with systemd, not a plain container"
     elif command -v systemctl >/dev/null 2>&1; then
         state=$(timeout 20 systemctl is-system-running 2>/dev/null || true)
@@ -145,12 +156,12 @@ main() {
         running) ;;
         degraded) warning "systemd reports 'degraded' (some units failed; see systemctl --failed)" ;;
         *)
-            problem "systemd reports the system as '${state:-unknown}' (expected running or degraded)" \
+            problem systemd "systemd reports the system as '${state:-unknown}' (expected running or degraded)" \
                 "wait for the boot to finish or fix what 'systemctl list-jobs' and 'systemctl --failed' show, then re-run pulumi up"
             ;;
         esac
         if timeout 20 systemctl is-active --quiet crio 2>/dev/null; then
-            problem "CRI-O (crio.service) is running; this program installs containerd and kubeadm refuses two container runtimes" \
+            problem runtime "CRI-O (crio.service) is running; this program installs containerd and kubeadm refuses two container runtimes" \
                 "run 'systemctl disable --now crio' and remove CRI-O, or leave this host out of the stack"
         fi
     fi
@@ -166,7 +177,7 @@ main() {
             if grep -qx -- "$port" <<<"$listening"; then
                 holder=$(timeout 20 ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n 1 |
                     sed -E 's/users:\(\("([^"]*)",pid=([0-9]*)/\1 (pid \2)/') || true
-                problem "TCP port $port is already in use${holder:+ by $holder}" \
+                problem port "TCP port $port is already in use${holder:+ by $holder}" \
                     "stop whatever listens on port $port (ss -ltnp 'sport = :$port' shows it), or use another host"
             fi
         done

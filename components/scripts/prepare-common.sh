@@ -30,6 +30,13 @@ fetch() {
 prepare_check_inputs() {
     [[ $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
         die "KUBERNETES_VERSION $KUBERNETES_VERSION is not a patch of KUBERNETES_MINOR $KUBERNETES_MINOR"
+    # A local repository must serve this host's package format (KP_FAMILY is set by the family script).
+    if [[ $KP_FAMILY == debian && -z $LOCAL_APT_SOURCE && -n $LOCAL_RPM_BASEURL ]]; then
+        die "packages.localRepository sets only rpm, but this host uses apt: add packages.localRepository.apt to the stack config"
+    fi
+    if [[ $KP_FAMILY == rhel && -z $LOCAL_RPM_BASEURL && -n $LOCAL_APT_SOURCE ]]; then
+        die "packages.localRepository sets only apt, but this host uses dnf: add packages.localRepository.rpm to the stack config"
+    fi
 }
 
 prepare_swap() {

@@ -6,6 +6,7 @@
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l NEEDRESTART_SUSPEND=1
+readonly KP_FAMILY=debian
 readonly K8S_KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 readonly K8S_LIST=/etc/apt/sources.list.d/kubernetes.list
 readonly DOCKER_KEY=/etc/apt/keyrings/docker.asc
@@ -74,7 +75,43 @@ family_prerequisites() {
     step_result prerequisites "installed ${pkgs[*]}"
 }
 
+readonly LOCAL_LIST=/etc/apt/sources.list.d/kubeadm-pulumi-local.list
+readonly LOCAL_KEYRING=/etc/apt/keyrings/kubeadm-pulumi-local.gpg
+
+# local_repository: the stack's packages.localRepository.apt replaces Docker's
+# and pkgs.k8s.io's repositories (air-gapped sites, mirrors).
+local_repository() {
+    local changes=() options=trusted=yes f
+    install -d -m 0755 /etc/apt/keyrings
+    if [[ -n $LOCAL_REPO_KEY_URL ]]; then
+        if [[ ! -s $LOCAL_KEYRING ]]; then
+            fetch "$LOCAL_REPO_KEY_URL" "$KP_TMPDIR/local.key"
+            timeout 60 gpg --batch --yes --dearmor -o "$KP_TMPDIR/local.gpg" "$KP_TMPDIR/local.key" ||
+                die "cannot read the signing key from $LOCAL_REPO_KEY_URL"
+            install_file_if_changed "$KP_TMPDIR/local.gpg" "$LOCAL_KEYRING" 0644
+            changes+=("wrote $LOCAL_KEYRING")
+        fi
+        options="signed-by=$LOCAL_KEYRING"
+    fi
+    write_file_if_changed "$LOCAL_LIST" 0644 "deb [$options] $LOCAL_APT_SOURCE"$'\n'
+    [[ $KP_CHANGED == false ]] || changes+=("wrote $LOCAL_LIST")
+    for f in "$DOCKER_LIST" "$K8S_LIST"; do
+        if [[ -e $f ]]; then
+            rm -f -- "$f"
+            changes+=("removed $f (packages.localRepository replaces it)")
+        fi
+    done
+    if ((${#changes[@]} > 0)); then
+        apt_update
+    fi
+    step_result repositories "${changes[@]}"
+}
+
 family_repositories() {
+    if [[ -n $LOCAL_APT_SOURCE ]]; then
+        local_repository
+        return 0
+    fi
     local changes=() id codename arch others line
     id=$(os_release_field ID)
     codename=$(os_release_field VERSION_CODENAME)
@@ -120,10 +157,15 @@ family_repositories() {
 family_packages() {
     local changes=() installs=() held pkg want have
     local -A wanted=()
-    deb_resolve containerd.io "$CONTAINERD_VERSION" "$DOCKER_REPO_BASE"
+    local docker_source=$DOCKER_REPO_BASE k8s_source=$KUBERNETES_REPO_BASE/v$KUBERNETES_MINOR
+    if [[ -n $LOCAL_APT_SOURCE ]]; then
+        docker_source=$LOCAL_APT_SOURCE
+        k8s_source=$LOCAL_APT_SOURCE
+    fi
+    deb_resolve containerd.io "$CONTAINERD_VERSION" "$docker_source"
     wanted[containerd.io]=$RESOLVED
     for pkg in kubelet kubeadm kubectl; do
-        deb_resolve "$pkg" "$KUBERNETES_VERSION" "$KUBERNETES_REPO_BASE/v$KUBERNETES_MINOR"
+        deb_resolve "$pkg" "$KUBERNETES_VERSION" "$k8s_source"
         wanted[$pkg]=$RESOLVED
     done
     for pkg in containerd.io kubelet kubeadm kubectl; do

@@ -6,6 +6,7 @@
 # DOCKER_REPO_BASE, CONTAINERD_VERSION, CONTAINERD_CONFIG, CRICTL_CONFIG,
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
+readonly KP_FAMILY=rhel
 readonly K8S_REPO=/etc/yum.repos.d/kubernetes.repo
 readonly DOCKER_REPO=/etc/yum.repos.d/docker-ce.repo
 # --refresh on the next dnf call after a repository file changed.
@@ -56,7 +57,33 @@ family_prerequisites() {
     step_result prerequisites "installed ${pkgs[*]}"
 }
 
+# local_repository: the stack's packages.localRepository.rpm replaces Docker's
+# and pkgs.k8s.io's repositories. It keeps the repository id `kubernetes` and
+# its exclude= line, so the install below (--disableexcludes=kubernetes) is the same.
+local_repository() {
+    local changes=() gpg=('gpgcheck=0')
+    [[ -z $LOCAL_REPO_KEY_URL ]] || gpg=('gpgcheck=1' "gpgkey=$LOCAL_REPO_KEY_URL")
+    write_file_if_changed "$K8S_REPO" 0644 "$(
+        printf '%s\n' '[kubernetes]' 'name=Kubernetes and containerd (packages.localRepository)' \
+            "baseurl=$LOCAL_RPM_BASEURL" 'enabled=1' "${gpg[@]}" \
+            'exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni'
+    )"$'\n'
+    [[ $KP_CHANGED == false ]] || changes+=("wrote $K8S_REPO for $LOCAL_RPM_BASEURL")
+    if [[ -e $DOCKER_REPO ]]; then
+        rm -f -- "$DOCKER_REPO"
+        changes+=("removed $DOCKER_REPO (packages.localRepository replaces it)")
+    fi
+    if ((${#changes[@]} > 0)); then
+        DNF_REFRESH=(--refresh)
+    fi
+    step_result repositories "${changes[@]}"
+}
+
 family_repositories() {
+    if [[ -n $LOCAL_RPM_BASEURL ]]; then
+        local_repository
+        return 0
+    fi
     local changes=() id major others
     id=$(os_release_field ID)
     major=$(os_release_field VERSION_ID)
@@ -107,10 +134,15 @@ family_repositories() {
 family_packages() {
     local changes=() installs=() pkg want have
     local -A wanted=()
-    rpm_resolve containerd.io "$CONTAINERD_VERSION" "$DOCKER_REPO_BASE"
+    local docker_source=$DOCKER_REPO_BASE k8s_source=$KUBERNETES_REPO_BASE/v$KUBERNETES_MINOR
+    if [[ -n $LOCAL_RPM_BASEURL ]]; then
+        docker_source=$LOCAL_RPM_BASEURL
+        k8s_source=$LOCAL_RPM_BASEURL
+    fi
+    rpm_resolve containerd.io "$CONTAINERD_VERSION" "$docker_source" --disableexcludes=kubernetes
     wanted[containerd.io]=$RESOLVED
     for pkg in kubelet kubeadm kubectl; do
-        rpm_resolve "$pkg" "$KUBERNETES_VERSION" "$KUBERNETES_REPO_BASE/v$KUBERNETES_MINOR" --disableexcludes=kubernetes
+        rpm_resolve "$pkg" "$KUBERNETES_VERSION" "$k8s_source" --disableexcludes=kubernetes
         wanted[$pkg]=$RESOLVED
     done
     for pkg in containerd.io kubelet kubeadm kubectl; do
