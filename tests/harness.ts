@@ -103,13 +103,31 @@ export function healthyFacts(node: string, family: "debian" | "rhel" = "debian")
     };
 }
 
+/** A remote command as the mocks see it, secrets revealed: what the command provider would run. */
+export interface CommandCall {
+    name: string;
+    create: string;
+    stdin?: string;
+    connection: { host: string; port: number; user: string };
+}
+
 export interface RunOptions {
     /** Facts per host name; default healthyFacts. */
     facts?: (node: string) => HostFacts;
+    /**
+     * Run each remote command for real when the program registers it (the
+     * Pulumi SDK registers a resource only after its dependencies registered,
+     * so this follows the program's own order). Its stdout becomes the
+     * command's `stdout` output. A rejection fails that resource, as a
+     * failed command fails `pulumi up`.
+     */
+    execute?: (call: CommandCall) => Promise<{ stdout: string; stderr: string }>;
 }
 
 export interface Run {
     resources: Recorded[];
+    /** Commands whose execution failed (only with RunOptions.execute). */
+    failures: { name: string; error: Error }[];
     cluster: Cluster;
     /** Resolve an output of the program. */
     value<T>(o: pulumi.Output<T>): Promise<T>;
@@ -139,6 +157,8 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
     const pki = testPki();
     const resources: Recorded[] = [];
     const registered: Recorded[] = [];
+    const failures: { name: string; error: Error }[] = [];
+    let inflight = 0;
     const factsFor = opts.facts ?? ((n: string) => healthyFacts(n));
 
     await pulumi.runtime.setMocks({
@@ -149,6 +169,17 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
             const state: Record<string, unknown> = { ...args.inputs };
             switch (type) {
                 case "command:remote:Command":
+                    if (opts.execute) {
+                        const inputs = reveal<{ create: string; stdin?: string; connection: CommandCall["connection"] }>(args.inputs);
+                        inflight++;
+                        return opts.execute({ name: args.name, create: inputs.create, stdin: inputs.stdin, connection: inputs.connection })
+                            .then((out) => ({ id: `${args.name}-id`, state: { ...state, ...out } }))
+                            .catch((e) => {
+                                failures.push({ name: args.name, error: e as Error });
+                                throw e;
+                            })
+                            .finally(() => inflight--);
+                    }
                     if (args.name.endsWith("-preflight")) {
                         state.stdout = JSON.stringify(factsFor(args.name.replace(/-preflight$/, ""))) + "\n";
                     } else {
@@ -195,7 +226,7 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
     let stable = 0;
     while (stable < 5) {
         await new Promise((r) => setTimeout(r, 20));
-        stable = registered.length === last ? stable + 1 : 0;
+        stable = registered.length === last && inflight === 0 ? stable + 1 : 0;
         last = registered.length;
     }
     const seen = new Map<string, Recorded>(registered.map((r) => [r.name, r]));
@@ -215,6 +246,7 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
     const secret = <T>(o: pulumi.Output<T>) => (o as unknown as { isSecret: Promise<boolean> }).isSecret;
     return {
         resources,
+        failures,
         cluster,
         value,
         secret,

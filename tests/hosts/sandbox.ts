@@ -1,0 +1,581 @@
+/**
+ * Real Debian 12 hosts (systemd + sshd) booted on this machine with
+ * systemd-nspawn, each in its own network namespace, for tests that run the
+ * project's shell scripts for real over real SSH.
+ *
+ *   const sb = await startSandbox(["cp1", "w1"]);
+ *   const r = await sb.ssh(sb.hosts[0], "kube", "sudo -n true");
+ *   await sb.stop();
+ *
+ * Needs root on Linux. The base root file system is built once by
+ * tests/hosts/setup.sh (debootstrap, ~1 min) into <repo>/.cache/sandbox and
+ * copied per host. Every sandbox gets:
+ *   - one Linux bridge `sbbr<hash>` in the root namespace holding
+ *     <prefix>.1/24; host i is <prefix>.(i+2) on eth0 in netns `sb-<name>`,
+ *     default route via <prefix>.1 (no NAT: no internet), so hosts reach
+ *     each other on one L2 segment;
+ *   - a fresh ed25519 key pair authorised for root, kube (passwordless sudo)
+ *     and nosudo (no sudo);
+ *   - per host: its own hostname, /etc/hosts listing all sandbox hosts,
+ *     machine-id and ssh host keys.
+ * Only addresses inside namespaces made here are ever ssh targets.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+
+export interface SandboxHost {
+    name: string;
+    /** IPv4 address of the host's eth0, reachable from this machine and the other hosts. */
+    address: string;
+    port: number;
+    /** Network namespace (under /run/netns) the host lives in. */
+    netns: string;
+    /** The host's root file system (a copy of the cached base). */
+    root: string;
+    /** PID of the systemd-nspawn process running the host. */
+    pid: number;
+    /** Host-side veth interface (enslaved to the sandbox bridge). */
+    veth: string;
+    /** Output of `systemctl is-system-running` once booted: "running" or "degraded". */
+    systemState: string;
+    /** systemd-nspawn's console output (boot log) goes here. */
+    logPath: string;
+}
+
+export interface SshResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+export interface Sandbox {
+    hosts: SandboxHost[];
+    /** OpenSSH private key text (ed25519), authorised for root, kube and nosudo on every host. */
+    privateKey: string;
+    publicKey: string;
+    keyPath: string;
+    /** Bridge in the root namespace and its address (<prefix>.1). */
+    bridge: string;
+    gateway: string;
+    subnetPrefix: string;
+    /** Seconds spent in each phase of startSandbox (setup, copy, boot). */
+    timings: Record<string, number>;
+    /** Run `command` on `host` as `user`; never rejects. Exit code 124 on timeout. */
+    ssh(host: SandboxHost, user: string, command: string, stdin?: string, timeoutMs?: number): Promise<SshResult>;
+    /** The ssh argv (without the remote command) for `host` as `user`, for callers that spawn ssh themselves. */
+    sshArgs(host: SandboxHost, user: string): string[];
+    host(name: string): SandboxHost;
+    /** Kill the hosts, remove namespaces, veths, bridge, copies and key. Idempotent. */
+    stop(): Promise<void>;
+}
+
+export interface SandboxOptions {
+    /** First three octets of the sandbox /24, e.g. "10.213.7". Default: 10.213.<derived from the names>. */
+    subnetPrefix?: string;
+    /** Bound on waiting for all hosts to answer ssh with a booted systemd (ms). Default 60000. */
+    bootTimeoutMs?: number;
+    /** Extra systemd-nspawn arguments (e.g. capabilities, bind mounts). */
+    nspawnArgs?: string[];
+    /** Print progress lines to stderr. Default true. */
+    verbose?: boolean;
+}
+
+const REPO = path.resolve(__dirname, "..", "..");
+export const SETUP_SCRIPT = path.join(__dirname, "setup.sh");
+export const CACHE_DIR = process.env.SANDBOX_CACHE_DIR ?? path.join(REPO, ".cache", "sandbox");
+export const BASE_ROOT = path.join(CACHE_DIR, "rootfs-bookworm");
+const HOSTS_DIR = path.join(CACHE_DIR, "hosts");
+const READY_MARK = path.join(BASE_ROOT, ".sandbox-ready");
+
+const SSH_OPTS = [
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "BatchMode=yes",
+    "-o", "ConnectTimeout=5",
+    "-o", "LogLevel=ERROR",
+];
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+
+function hashHex(s: string, n: number): string {
+    return crypto.createHash("sha256").update(s).digest("hex").slice(0, n);
+}
+
+/** Deterministic resource names, so a later run can find a crashed run's leftovers. */
+function netnsName(name: string): string {
+    return `sb-${name}`;
+}
+function vethName(name: string): string {
+    return `sbv${hashHex(name, 8)}`; // <= 15 chars (IFNAMSIZ)
+}
+function bridgeName(prefix: string): string {
+    return `sbbr${hashHex(prefix, 8)}`;
+}
+function defaultPrefix(names: string[]): string {
+    return `10.213.${1 + (parseInt(hashHex([...names].sort().join(","), 8), 16) % 254)}`;
+}
+
+function which(cmd: string): boolean {
+    return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+}
+
+/** Run synchronously; returns status and output (never throws). */
+function run(cmd: string, args: string[], input?: string): { code: number; out: string } {
+    const r = spawnSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    return { code: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
+}
+
+function must(cmd: string, args: string[]): string {
+    const r = run(cmd, args);
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.code}): ${r.out.trim()}`);
+    return r.out;
+}
+
+/** Runs an async command; resolves with its code and output. */
+function runAsync(cmd: string, args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<SshResult> {
+    return new Promise((resolve) => {
+        const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        let timedOut = false;
+        const timer = opts.timeoutMs
+            ? setTimeout(() => {
+                  timedOut = true;
+                  child.kill("SIGKILL");
+              }, opts.timeoutMs)
+            : undefined;
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.stdin.on("error", () => undefined); // remote may not read stdin
+        child.on("error", (e) => {
+            if (timer) clearTimeout(timer);
+            resolve({ code: -1, stdout, stderr: stderr + String(e) });
+        });
+        child.on("close", (code) => {
+            if (timer) clearTimeout(timer);
+            if (timedOut) resolve({ code: 124, stdout, stderr: `${stderr}\n[sandbox] timed out after ${opts.timeoutMs} ms` });
+            else resolve({ code: code ?? -1, stdout, stderr });
+        });
+        child.stdin.end(opts.stdin ?? "");
+    });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves true when `p` settles within `ms`, false otherwise; leaves no timer behind. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+    return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Whether sandbox hosts can be booted here; `why` says what is missing. */
+export function sandboxAvailable(): { ok: boolean; why?: string } {
+    if (process.platform !== "linux") return { ok: false, why: `needs Linux (this is ${process.platform})` };
+    if (typeof process.getuid !== "function" || process.getuid() !== 0) return { ok: false, why: "needs root (systemd-nspawn, ip netns)" };
+    const canInstall = which("apt-get");
+    const missing = ["systemd-nspawn", "ip", "ssh", "ssh-keygen", "flock"].filter((c) => !which(c));
+    if (missing.length && !canInstall) return { ok: false, why: `missing ${missing.join(", ")} and no apt-get to install them (see tests/hosts/setup.sh)` };
+    if (!fs.existsSync(READY_MARK) && !which("debootstrap") && !canInstall)
+        return { ok: false, why: `no cached root fs at ${BASE_ROOT}, no debootstrap and no apt-get to install it` };
+    if (which("ip")) {
+        const probe = `sbprobe-${process.pid}`;
+        const r = run("ip", ["netns", "add", probe]);
+        run("ip", ["netns", "del", probe]);
+        if (r.code !== 0) return { ok: false, why: `cannot create network namespaces: ${r.out.trim()}` };
+    }
+    if (!fs.existsSync("/sys/fs/cgroup")) return { ok: false, why: "no /sys/fs/cgroup" };
+    return { ok: true };
+}
+
+// ---------------------------------------------------------------------------
+// Cleanup (also run from process exit handlers, so all synchronous).
+
+interface Live {
+    names: string[];
+    bridge: string;
+    pids: number[];
+    keyDir: string;
+}
+const live = new Set<Live>();
+let handlersInstalled = false;
+
+/** Alive and not a zombie (a zombie child of ours stays "killable" until node reaps it). */
+function pidAlive(pid: number): boolean {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+        return false;
+    }
+}
+
+function signal(pids: number[], sig: NodeJS.Signals): void {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, sig);
+        } catch {
+            /* gone */
+        }
+    }
+}
+
+function numericDirs(dir: string): number[] {
+    return fs.readdirSync(dir).filter((e) => /^\d+$/.test(e)).map(Number);
+}
+
+/**
+ * Processes inside the containers of `names`: those in the host's network
+ * namespace (while /run/netns/sb-<name> exists) or chrooted into its per-host
+ * root. Killing them is what stops a container whose systemd-nspawn is gone
+ * (SIGKILL on nspawn leaves the container's systemd running, orphaned).
+ */
+function containerPids(names: string[]): number[] {
+    const nsIds = new Set<string>();
+    for (const n of names) {
+        try {
+            const st = fs.statSync(`/run/netns/${netnsName(n)}`);
+            nsIds.add(`${st.dev}:${st.ino}`);
+        } catch {
+            /* no such netns */
+        }
+    }
+    const roots = new Set(names.map((n) => path.join(HOSTS_DIR, n)));
+    const pids: number[] = [];
+    for (const pid of numericDirs("/proc")) {
+        if (pid === process.pid) continue;
+        try {
+            const st = fs.statSync(`/proc/${pid}/ns/net`);
+            if (nsIds.has(`${st.dev}:${st.ino}`) || roots.has(fs.readlinkSync(`/proc/${pid}/root`))) pids.push(pid);
+        } catch {
+            /* gone or not ours to read */
+        }
+    }
+    return pids;
+}
+
+/** systemd-nspawn processes running one of the per-host roots of `names` (e.g. left by a crashed run). */
+function nspawnPids(names: string[]): number[] {
+    const roots = new Set(names.map((n) => path.join(HOSTS_DIR, n)));
+    const pids: number[] = [];
+    for (const pid of numericDirs("/proc")) {
+        let argv: string[];
+        try {
+            argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        } catch {
+            continue;
+        }
+        if (!argv[0] || path.basename(argv[0]) !== "systemd-nspawn") continue;
+        const d = argv.indexOf("-D");
+        if (d >= 0 && roots.has(argv[d + 1])) pids.push(pid);
+    }
+    return pids;
+}
+
+function waitGoneSync(pids: number[], ms: number): boolean {
+    const deadline = Date.now() + ms;
+    while (pids.some(pidAlive)) {
+        if (Date.now() >= deadline) return false;
+        spawnSync("sleep", ["0.1"]);
+    }
+    return true;
+}
+
+/**
+ * Stop the containers of `names`, synchronously: SIGTERM to systemd-nspawn (an
+ * orderly poweroff of the container, ~1 s), then SIGKILL to whatever is left
+ * inside the containers and to nspawn.
+ */
+function terminateSync(names: string[], extraPids: number[], graceMs: number): void {
+    const nspawn = [...new Set([...nspawnPids(names), ...extraPids])].filter(pidAlive);
+    signal(nspawn, "SIGTERM");
+    if (waitGoneSync(nspawn, graceMs) && containerPids(names).length === 0) return;
+    for (let i = 0; i < 3; i++) {
+        const inside = containerPids(names);
+        signal([...inside, ...nspawn], "SIGKILL");
+        if (waitGoneSync([...inside, ...nspawn], 5000) && containerPids(names).length === 0) return;
+    }
+}
+
+/** Remove network and file-system leftovers for `names` (and the bridge). */
+function removeResources(names: string[], bridge: string | undefined): void {
+    for (const name of names) {
+        run("ip", ["netns", "del", netnsName(name)]); // takes eth0 and thus the veth pair with it
+        run("ip", ["link", "del", vethName(name)]);
+        const root = path.join(HOSTS_DIR, name);
+        if (fs.existsSync(root)) run("rm", ["-rf", "--one-file-system", root]);
+    }
+    if (bridge) run("ip", ["link", "del", bridge]);
+}
+
+function cleanupLiveSync(): void {
+    for (const l of live) {
+        terminateSync(l.names, l.pids, 5000);
+        removeResources(l.names, l.bridge);
+        fs.rmSync(l.keyDir, { recursive: true, force: true });
+        live.delete(l);
+    }
+}
+
+function installExitHandlers(): void {
+    if (handlersInstalled) return;
+    handlersInstalled = true;
+    process.on("exit", cleanupLiveSync);
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+        process.once(sig, () => {
+            cleanupLiveSync();
+            process.kill(process.pid, sig);
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+function runSetup(log: (s: string) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("bash", [SETUP_SCRIPT], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SANDBOX_CACHE_DIR: CACHE_DIR } });
+        let out = "";
+        const onData = (d: Buffer) => {
+            const s = d.toString();
+            out += s;
+            for (const line of s.split("\n")) if (line.trim()) log(line);
+        };
+        child.stdout.on("data", onData);
+        child.stderr.on("data", onData);
+        child.on("error", reject);
+        child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${SETUP_SCRIPT} failed (${code}):\n${out}`))));
+    });
+}
+
+function readIds(root: string): Map<string, [number, number]> {
+    const ids = new Map<string, [number, number]>();
+    for (const line of fs.readFileSync(path.join(root, "etc/passwd"), "utf8").split("\n")) {
+        const f = line.split(":");
+        if (f.length >= 4) ids.set(f[0], [Number(f[2]), Number(f[3])]);
+    }
+    return ids;
+}
+
+/** Copy the base and personalise it for `name`. */
+async function prepareRoot(root: string, name: string, hostsFile: string, publicKey: string): Promise<void> {
+    // Shared lock: setup.sh (exclusive) never swaps the base out under a copy.
+    const cp = await runAsync("flock", ["-s", path.join(CACHE_DIR, ".setup.lock"), "cp", "-a", "--reflink=auto", BASE_ROOT, root]);
+    if (cp.code !== 0) throw new Error(`copying ${BASE_ROOT} to ${root} failed (${cp.code}): ${cp.stderr.trim()}`);
+    fs.writeFileSync(path.join(root, "etc/hostname"), `${name}\n`);
+    fs.writeFileSync(path.join(root, "etc/hosts"), hostsFile);
+    fs.writeFileSync(path.join(root, "etc/machine-id"), `${crypto.randomBytes(16).toString("hex")}\n`);
+    must("ssh-keygen", ["-A", "-f", root]); // fresh host keys in root/etc/ssh
+    const ids = readIds(root);
+    for (const [user, home] of [["root", "/root"], ["kube", "/home/kube"], ["nosudo", "/home/nosudo"]] as const) {
+        const [uid, gid] = ids.get(user) ?? [0, 0];
+        const dir = path.join(root, home, ".ssh");
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        fs.chownSync(dir, uid, gid);
+        const ak = path.join(dir, "authorized_keys");
+        fs.writeFileSync(ak, publicKey, { mode: 0o600 });
+        fs.chownSync(ak, uid, gid);
+    }
+}
+
+/**
+ * Boot one sandbox host per name (in parallel) and wait until each answers ssh
+ * with a booted systemd (bounded by opts.bootTimeoutMs). Runs tests/hosts/setup.sh
+ * first (a no-op check when the cache is in place; ~1 min debootstrap when not).
+ * Names must be unique among sandboxes running at the same time on this machine.
+ */
+export async function startSandbox(names: string[], opts: SandboxOptions = {}): Promise<Sandbox> {
+    const verbose = opts.verbose ?? true;
+    const log = (s: string) => {
+        if (verbose) process.stderr.write(`[sandbox] ${s}\n`);
+    };
+    const avail = sandboxAvailable();
+    if (!avail.ok) throw new Error(`sandbox not available: ${avail.why}`);
+    if (names.length === 0 || names.length > 250) throw new Error("startSandbox: need 1..250 host names");
+    for (const n of names) if (!NAME_RE.test(n)) throw new Error(`startSandbox: bad host name ${JSON.stringify(n)} (want ${NAME_RE})`);
+    if (new Set(names).size !== names.length) throw new Error("startSandbox: duplicate host names");
+    const prefix = opts.subnetPrefix ?? defaultPrefix(names);
+    if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(prefix) || prefix.split(".").some((o) => Number(o) > 255))
+        throw new Error(`startSandbox: subnetPrefix must be three octets like "10.213.7", got ${JSON.stringify(prefix)}`);
+
+    const timings: Record<string, number> = {};
+    let t = Date.now();
+    const lap = (k: string) => {
+        timings[k] = (Date.now() - t) / 1000;
+        t = Date.now();
+        log(`${k}: ${timings[k].toFixed(1)} s`);
+    };
+
+    // Cheap when everything is in place; rebuilds the base when setup.sh's recipe changed.
+    await runSetup(log);
+    lap("setup");
+
+    const bridge = bridgeName(prefix);
+    const gateway = `${prefix}.1`;
+
+    // Leftovers of a crashed run with the same names / subnet.
+    const stale = [...nspawnPids(names), ...containerPids(names)];
+    if (stale.length) log(`stopping leftovers of an earlier run: pids ${stale.join(" ")}`);
+    terminateSync(names, [], 10000);
+    removeResources(names, bridge);
+    fs.mkdirSync(HOSTS_DIR, { recursive: true });
+    const clash = run("ip", ["-4", "-o", "addr", "show"]).out.split("\n").find((l) => l.includes(` ${prefix}.`));
+    if (clash) throw new Error(`startSandbox: subnet ${prefix}.0/24 already in use here (${clash.trim()}); pass another subnetPrefix`);
+
+    installExitHandlers();
+    // Deterministic, so a crashed run's key is removed by the next run with these names.
+    const keyDir = path.join(HOSTS_DIR, `key-${hashHex([...names].sort().join(","), 12)}`);
+    fs.rmSync(keyDir, { recursive: true, force: true });
+    fs.mkdirSync(keyDir, { mode: 0o700 });
+    const state: Live = { names: [...names], bridge, pids: [], keyDir };
+    live.add(state);
+    const children = new Map<string, ChildProcess>();
+    const hosts: SandboxHost[] = names.map((name, i) => ({
+        name,
+        address: `${prefix}.${i + 2}`,
+        port: 22,
+        netns: netnsName(name),
+        root: path.join(HOSTS_DIR, name),
+        pid: 0,
+        veth: vethName(name),
+        systemState: "",
+        logPath: path.join(HOSTS_DIR, `${name}.log`),
+    }));
+
+    const keyPath = path.join(keyDir, "id_ed25519");
+    const sshArgs = (host: SandboxHost, user: string) => [...SSH_OPTS, "-i", keyPath, "-p", String(host.port), `${user}@${host.address}`];
+    const ssh = (host: SandboxHost, user: string, command: string, stdin?: string, timeoutMs = 120000) =>
+        runAsync("ssh", [...sshArgs(host, user), command], { stdin, timeoutMs });
+
+    let stopped = false;
+    const stop = async (): Promise<void> => {
+        if (stopped) return;
+        stopped = true;
+        // SIGTERM makes nspawn ask the container's systemd for an orderly poweroff.
+        await Promise.all(
+            hosts.map(async (h) => {
+                const child = children.get(h.name);
+                if (!child || child.exitCode !== null || child.signalCode !== null) return;
+                const exited = new Promise<void>((r) => child.once("exit", () => r()));
+                child.kill("SIGTERM");
+                await within(exited, 15000); // if not, terminateSync below kills the inside first
+            }),
+        );
+        // Anything left (nspawn that ignored SIGTERM/SIGKILL, orphaned container processes).
+        terminateSync(names, state.pids, 0);
+        removeResources(names, bridge);
+        fs.rmSync(keyDir, { recursive: true, force: true });
+        live.delete(state);
+    };
+
+    try {
+        must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "sandbox", "-f", keyPath]);
+        const privateKey = fs.readFileSync(keyPath, "utf8");
+        const publicKey = fs.readFileSync(`${keyPath}.pub`, "utf8");
+
+        // Network: one bridge, one veth pair per host.
+        must("ip", ["link", "add", bridge, "type", "bridge"]);
+        must("ip", ["addr", "add", `${gateway}/24`, "dev", bridge]);
+        must("ip", ["link", "set", bridge, "up"]);
+        for (const h of hosts) {
+            must("ip", ["netns", "add", h.netns]);
+            must("ip", ["link", "add", h.veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns]);
+            must("ip", ["link", "set", h.veth, "master", bridge]);
+            must("ip", ["link", "set", h.veth, "up"]);
+            must("ip", ["-n", h.netns, "addr", "add", `${h.address}/24`, "dev", "eth0"]);
+            must("ip", ["-n", h.netns, "link", "set", "eth0", "up"]);
+            must("ip", ["-n", h.netns, "link", "set", "lo", "up"]);
+            must("ip", ["-n", h.netns, "route", "add", "default", "via", gateway]);
+        }
+        lap("network");
+
+        const hostsFile =
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + hosts.map((h) => `${h.address}\t${h.name}\n`).join("");
+        await Promise.all(hosts.map((h) => prepareRoot(h.root, h.name, hostsFile, publicKey)));
+        lap("copy");
+
+        for (const h of hosts) {
+            const out = fs.openSync(h.logPath, "w");
+            const child = spawn(
+                "systemd-nspawn",
+                [
+                    "-D", h.root,
+                    "--boot",
+                    "--register=no",
+                    "--keep-unit",
+                    `--network-namespace-path=/run/netns/${h.netns}`,
+                    `--machine=${h.name}`,
+                    "--console=read-only",
+                    ...(opts.nspawnArgs ?? []),
+                ],
+                { stdio: ["ignore", out, out] },
+            );
+            fs.closeSync(out);
+            child.on("error", () => undefined);
+            if (!child.pid) throw new Error(`systemd-nspawn for ${h.name} did not start`);
+            h.pid = child.pid;
+            const pid = child.pid;
+            state.pids.push(pid);
+            // Forget it once reaped, so a recycled PID is never signalled.
+            child.on("exit", () => {
+                const i = state.pids.indexOf(pid);
+                if (i >= 0) state.pids.splice(i, 1);
+            });
+            children.set(h.name, child);
+        }
+
+        const deadline = Date.now() + (opts.bootTimeoutMs ?? 60000);
+        const tail = (h: SandboxHost) => {
+            try {
+                return fs.readFileSync(h.logPath, "utf8").split("\n").slice(-25).join("\n");
+            } catch {
+                return "";
+            }
+        };
+        await Promise.all(
+            hosts.map(async (h) => {
+                const child = children.get(h.name)!;
+                let last = "";
+                for (;;) {
+                    if (child.exitCode !== null || child.signalCode !== null)
+                        throw new Error(`host ${h.name}: systemd-nspawn exited (${child.exitCode ?? child.signalCode}); log ${h.logPath}:\n${tail(h)}`);
+                    const left = deadline - Date.now();
+                    if (left <= 0)
+                        throw new Error(`host ${h.name} (${h.address}) not up within ${opts.bootTimeoutMs ?? 60000} ms; last: ${last}; log ${h.logPath}:\n${tail(h)}`);
+                    const r = await ssh(h, "root", "systemctl is-system-running", undefined, Math.min(left, 10000));
+                    const s = r.stdout.trim();
+                    last = s || r.stderr.trim();
+                    if (s === "running" || s === "degraded") {
+                        h.systemState = s;
+                        return;
+                    }
+                    await sleep(500);
+                }
+            }),
+        );
+        lap("boot");
+
+        return {
+            hosts,
+            privateKey,
+            publicKey,
+            keyPath,
+            bridge,
+            gateway,
+            subnetPrefix: prefix,
+            timings,
+            ssh,
+            sshArgs,
+            host(name: string) {
+                const h = hosts.find((x) => x.name === name);
+                if (!h) throw new Error(`no sandbox host ${name}`);
+                return h;
+            },
+            stop,
+        };
+    } catch (e) {
+        await stop();
+        throw e;
+    }
+}
