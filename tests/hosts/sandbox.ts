@@ -507,6 +507,10 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
                     `--network-namespace-path=/run/netns/${h.netns}`,
                     `--machine=${h.name}`,
                     "--console=read-only",
+                    // A real host's root may change its own network: CNI
+                    // interfaces, iptables and nftables rules (and their
+                    // cleanup) need it. The namespace is this test's own.
+                    "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
                     ...(opts.nspawnArgs ?? []),
                 ],
                 { stdio: ["ignore", out, out] },
