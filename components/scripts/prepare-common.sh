@@ -64,16 +64,28 @@ prepare_swap() {
     step_result swap "${changes[@]}"
 }
 
+# module_available NAME: the kernel has what module NAME provides, loaded or
+# built in (a built-in module has no /sys/module entry when it takes no
+# parameters, and modprobe of it fails on kernels without a modules tree).
+module_available() {
+    [[ -d /sys/module/$1 ]] && return 0
+    case $1 in
+    overlay) grep -qw overlay /proc/filesystems ;;
+    br_netfilter) [[ -d /proc/sys/net/bridge ]] ;;
+    *) return 1 ;;
+    esac
+}
+
 prepare_modules() {
     local changes=() m
     write_file_if_changed /etc/modules-load.d/kubeadm-pulumi.conf 0644 $'overlay\nbr_netfilter\n'
     [[ $KP_CHANGED == false ]] || changes+=("wrote /etc/modules-load.d/kubeadm-pulumi.conf")
     for m in overlay br_netfilter; do
-        [[ ! -d /sys/module/$m ]] || continue
-        if timeout 60 modprobe "$m"; then
+        module_available "$m" && continue
+        if timeout 60 modprobe "$m" && module_available "$m"; then
             changes+=("loaded $m")
-        elif [[ ! -d /sys/module/$m ]]; then
-            die "cannot load the kernel module $m (modprobe $m failed and /sys/module/$m does not exist); install the kernel's extra modules package (e.g. linux-modules-extra-\$(uname -r) on Ubuntu) or use a kernel with $m"
+        else
+            die "the kernel lacks $m (modprobe $m failed and it is not built in); install the kernel's extra modules package (e.g. linux-modules-extra-\$(uname -r) on Ubuntu) or use a kernel with $m"
         fi
     done
     step_result modules "${changes[@]}"

@@ -28,7 +28,8 @@ apt_install() {
 deb_installed() {
     local out
     out=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' "$1" 2>/dev/null || true)
-    [[ $out != 'ii '* ]] || printf '%s' "${out##* }"
+    # Status-Abbrev: desired state (i, or h once held), then the current state (i = installed).
+    [[ ${out:1:1} != i ]] || printf '%s' "${out##* }"
 }
 
 # deb_candidate PKG UPSTREAM: the newest full revision of PKG whose upstream

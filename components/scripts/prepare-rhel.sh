@@ -20,7 +20,10 @@ dnf_run() {
 
 # rpm_installed PKG: print VERSION-RELEASE of the installed PKG, or nothing.
 rpm_installed() {
-    rpm -q --qf '%{VERSION}-%{RELEASE}' "$1" 2>/dev/null || true
+    # `rpm -q` prints "package X is not installed" on stdout, so ask first.
+    if rpm -q --quiet "$1" 2>/dev/null; then
+        rpm -q --qf '%{VERSION}-%{RELEASE}' "$1" 2>/dev/null || true
+    fi
 }
 
 # rpm_resolve PKG UPSTREAM WHERE [DNF ARGS...]: set RESOLVED to the newest

@@ -486,6 +486,11 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
             must("ip", ["-n", h.netns, "addr", "add", `${h.address}/24`, "dev", "eth0"]);
             must("ip", ["-n", h.netns, "link", "set", "eth0", "up"]);
             must("ip", ["-n", h.netns, "link", "set", "lo", "up"]);
+            // systemd-nspawn mounts /proc/sys read-only, so the prepare step
+            // cannot write this per-namespace sysctl from inside (it checks and
+            // fails loudly when it is 0). Set it from outside, in the host's
+            // own namespace only, as a real root would.
+            must("ip", ["netns", "exec", h.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
             must("ip", ["-n", h.netns, "route", "add", "default", "via", gateway]);
         }
         lap("network");
