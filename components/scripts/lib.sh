@@ -396,18 +396,20 @@ cleanup_node_state() {
         fi
     done
     if command -v ip >/dev/null 2>&1; then
-        [[ ! -e /sys/class/net/kube-ipvs0 ]] || had_ipvs=true
+        # Interface names from netlink: /sys/class/net may show another
+        # network namespace inside containers.
         while read -r ifname; do
             case $ifname in
             cni0 | flannel.1 | flannel-v6.1 | kube-ipvs0 | nodelocaldns | tunl0 | vxlan.calico | cilium_host | cilium_net | cilium_vxlan | cali* | lxc*)
+                [[ $ifname != kube-ipvs0 ]] || had_ipvs=true
                 if timeout 30 ip link delete "$ifname" 2>/dev/null; then
                     say "removed network interface $ifname"
-                elif [[ -e /sys/class/net/$ifname ]]; then
+                elif ip link show "$ifname" >/dev/null 2>&1; then
                     warn "could not delete network interface $ifname"
                 fi
                 ;;
             esac
-        done < <(ls /sys/class/net 2>/dev/null || true)
+        done < <(timeout 10 ip -o link show 2>/dev/null | awk '{ name = $2; sub(/:$/, "", name); sub(/@.*/, "", name); print name }' || true)
     fi
     kp_clean_iptables
     kp_clean_nftables

@@ -217,11 +217,12 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
         const holder = [
             "use Fcntl;",
             "open(my $f, '>>', '/var/lib/dpkg/lock-frontend') or die \"open: $!\";",
-            "fcntl($f, F_SETLKW, pack('s s x4 q q i x4', F_WRLCK, 0, 0, 0, 0)) or die \"lock: $!\";",
+            "my $lock = pack('s s x4 q q i x4', F_WRLCK, 0, 0, 0, 0);",
+            "fcntl($f, F_SETLKW, $lock) or die \"lock: $!\";",
             "sleep 12;",
         ].join("\n");
         const hold = await sb.ssh(w1, "root", "cat > /run/hold-dpkg.pl && systemd-run --unit kp-hold-dpkg perl /run/hold-dpkg.pl && sleep 1 && grep -c POSIX /proc/locks", holder + "\n");
-        expect(hold).toMatchObject({ code: 0 });
+        expect({ code: hold.code, out: hold.stdout.trim(), err: hold.stderr }).toEqual({ code: 0, out: "1", err: expect.any(String) });
         const t0 = Date.now();
         const out = await execute(call(up.byName("lc-w1-prepare")));
         expect(Date.now() - t0).toBeGreaterThan(8000);
@@ -230,14 +231,21 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
     });
 
     test("an SSH connection dropped in the middle of prepare: the next run completes", async () => {
-        // Undo what prepare did on w2 so it has real work to do, then cut the connection after 1.5 s.
+        // Undo part of what prepare did on w2 so it has real work to do, and
+        // hold the dpkg lock so the step is surely still running when the
+        // connection is cut (after 3 s), in the middle of the step.
         expect(await sb.ssh(w2, "root", "rm -f /etc/containerd/config.toml /etc/sysctl.d/99-kubeadm-pulumi.conf /etc/crictl.yaml && apt-mark unhold kubectl >/dev/null && apt-get -y -q remove kubectl >/dev/null")).toMatchObject({ code: 0 });
+        const hold = await sb.ssh(w2, "root", "cat > /run/hold-dpkg.pl && systemd-run --unit kp-hold-dpkg2 perl /run/hold-dpkg.pl && sleep 1 && grep -c POSIX /proc/locks",
+            ["use Fcntl;", "open(my $f, '>>', '/var/lib/dpkg/lock-frontend') or die;", "my $lock = pack('s s x4 q q i x4', F_WRLCK, 0, 0, 0, 0);",
+                "fcntl($f, F_SETLKW, $lock) or die;", "sleep 8;"].join("\n") + "\n");
+        expect(hold.code).toBe(0);
         const c = call(up.byName("lc-w2-prepare"));
-        const cut = await sb.ssh(w2, c.connection.user, c.create, c.stdin, 1500);
-        expect(cut.code).not.toBe(0);
-        await new Promise((r) => setTimeout(r, 2000));
+        const cut = await sb.ssh(w2, c.connection.user, c.create, c.stdin, 3000);
+        expect(cut.code).toBe(124); // cut by the client's timeout, mid-step
+        expect(cut.stdout).not.toMatch(/packages:/);
         const out = await execute(c);
         expect(out.stdout).toMatch(/packages: changed/);
+        expect(out.stdout).toMatch(/containerd: changed/);
         const again = await execute(c);
         expect(again.stdout.trim().split("\n").filter((l) => !/: unchanged$/.test(l))).toEqual([]);
     });
@@ -286,7 +294,7 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
             const residue = (await sb.ssh(h, "root", residueCheck)).stdout.trim().split("\n").filter((l) => l && l !== "kubelet inactive");
             expect({ host: h.name, residue }).toEqual({ host: h.name, residue: [] });
             // Packages stay, held; the host's own firewall rules stay.
-            expect((await sb.ssh(h, "root", "dpkg-query -W -f='${Status}' kubeadm")).stdout).toBe("install ok installed");
+            expect((await sb.ssh(h, "root", "dpkg-query -W -f='${Status}' kubeadm")).stdout).toBe("hold ok installed");
         }
         // Reset is idempotent: a second teardown finds nothing to do and still succeeds.
         for (const d of order) await execute(call(d, "delete"));
