@@ -236,6 +236,16 @@ describe("parseClusterConfig rejects bad configs", () => {
         }
     });
 
+    test("the catalogue: the exact message a user sees for every bad config", () => {
+        // Reviewable in tests/__snapshots__/config.test.ts.snap: each entry is
+        // the whole ConfigError text, as `pulumi up` prints it.
+        const catalogue = Object.fromEntries(badConfigs.map(([name, raw]) => [name, captureError(raw).message]));
+        expect(catalogue).toMatchSnapshot();
+        for (const text of Object.values(catalogue)) {
+            for (const line of text.split("\n").slice(1)) expect(line).toMatch(/^ {2}- [A-Za-z][\w.\[\]"-]*: .{10,}/);
+        }
+    });
+
     test("a single-cause mistake gives exactly one problem", () => {
         expect(problemsOf(withChange((c) => (host(c, 0)["name"] = "cp 1")))).toHaveLength(1);
         expect(problemsOf(withChange((c) => (c["network"] = { podSubnett: "10.244.0.0/16" })))).toHaveLength(1);
