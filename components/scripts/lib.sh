@@ -30,7 +30,7 @@ KP_PKI_FILES=(pki/ca.crt pki/ca.key pki/front-proxy-ca.crt pki/front-proxy-ca.ke
 KP_ADMIN_CONF=/etc/kubernetes/admin.conf
 KP_LOG_DIR=/var/log/kubeadm-pulumi
 
-log() { printf '[%s] %s\n' "$KP_STEP" "$*" >&2; }
+log() { printf '[%s +%ss] %s\n' "$KP_STEP" "$SECONDS" "$*" >&2; }
 warn() { log "warning: $*"; }
 die() {
     log "error: $*"

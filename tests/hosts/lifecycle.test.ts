@@ -117,6 +117,11 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
         const ran = executions.map((e) => e.name).sort();
         expect(ran).toEqual(up.commands().map((c) => c.name).sort());
         expect(ran).toHaveLength(13);
+        // Per-step wall time on these hosts, for the README's performance estimate.
+        const t0 = Math.min(...executions.map((e) => e.start));
+        console.log("[lifecycle] step timings (s, from start of up):\n" + executions
+            .map((e) => `  ${e.name.padEnd(16)} ${((e.start - t0) / 1000).toFixed(1).padStart(6)} -> ${((e.end - t0) / 1000).toFixed(1).padStart(6)}  (${((e.end - e.start) / 1000).toFixed(1)})`)
+            .join("\n"));
     });
 
     test("up ran in the program's order: preflight -> prepare -> init -> token -> join -> node", () => {

@@ -121,6 +121,11 @@ PasswordAuthentication no
 UseDNS no
 EOF
 in_root systemctl enable ssh.service >/dev/null 2>&1
+# Sandbox hosts reach no distribution mirror (no route, no DNS): drop the
+# image's apt sources so apt does not spend minutes failing to resolve it.
+# The prerequisite packages are in the image already (see --include above).
+rm -f "$tmp/etc/apt/sources.list" "$tmp"/etc/apt/sources.list.d/*
+
 # Per-copy host keys and machine-id are written by sandbox.ts.
 rm -f "$tmp"/etc/ssh/ssh_host_*
 : >"$tmp/etc/machine-id"
