@@ -122,10 +122,19 @@ export interface RunOptions {
      * failed command fails `pulumi up`.
      */
     execute?: (call: CommandCall) => Promise<{ stdout: string; stderr: string }>;
+    /**
+     * Run the real entry point instead of constructing the Cluster: `raw` is
+     * set as stack config (`ssh` as a secret key, as `pulumi config set
+     * --secret --path ssh.privateKey` makes it) and this loads `index.ts`
+     * fresh (e.g. with jest.isolateModules), returning its exports.
+     */
+    loadIndex?: () => Record<string, unknown>;
 }
 
 export interface Run {
     resources: Recorded[];
+    /** The entry point's exports (only with RunOptions.loadIndex). */
+    exports?: Record<string, unknown>;
     /** Commands whose execution failed (only with RunOptions.execute). */
     failures: { name: string; error: Error }[];
     cluster: Cluster;
@@ -212,14 +221,29 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
         },
     }, "kubeadm-cluster", "test", false);
 
-    const spec = parseClusterConfig(raw, "kubeadm-cluster");
-    const sshPrivateKey = pulumi.secret((raw.ssh as { privateKey: string }).privateKey);
     const pending: Array<{ name: string; type: string; opts: pulumi.ResourceOptions }> = [];
     const record: pulumi.ResourceTransformation = (a) => {
         pending.push({ name: a.name, type: a.type, opts: a.opts });
         return undefined;
     };
-    const cluster = new Cluster("kubeadm-cluster", { spec, secrets: { sshPrivateKey } }, { transformations: [record] });
+    let cluster: Cluster | undefined;
+    // (not named `exports`: that would shadow the CommonJS exports object the
+    // compiled mocks above read SECRET_MARKERS from)
+    let indexExports: Record<string, unknown> | undefined;
+    if (opts.loadIndex) {
+        const config: Record<string, string> = {};
+        for (const [k, v] of Object.entries(raw)) {
+            if (v !== undefined) config[`kubeadm-cluster:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+        }
+        pulumi.runtime.setAllConfig(config, ["kubeadm-cluster:ssh"]);
+        // (No stack resource under mocks to hang a transformation on, so
+        // dependsOn is not recorded in this mode.)
+        indexExports = opts.loadIndex();
+    } else {
+        const spec = parseClusterConfig(raw, "kubeadm-cluster");
+        const sshPrivateKey = pulumi.secret((raw.ssh as { privateKey: string }).privateKey);
+        cluster = new Cluster("kubeadm-cluster", { spec, secrets: { sshPrivateKey } }, { transformations: [record] });
+    }
 
     // Wait until registration settles (outputs resolve through several turns).
     let last = -1;
@@ -247,7 +271,8 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
     return {
         resources,
         failures,
-        cluster,
+        cluster: cluster!,
+        exports: indexExports,
         value,
         secret,
         byName(name: string) {
