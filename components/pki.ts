@@ -1,6 +1,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import * as YAML from "yaml";
 
 /** kubeadm's CA lifetime: 10 years (`caCertificateValidityPeriod` default in v1beta4). */
 export const CA_VALIDITY_HOURS = 10 * 365 * 24;
@@ -161,12 +162,12 @@ export interface KubeconfigArgs {
 export function renderKubeconfig(a: KubeconfigArgs): string {
     const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
     const user = `${a.clusterName}-admin`;
-    return JSON.stringify({
+    return YAML.stringify({
         apiVersion: "v1",
         kind: "Config",
         clusters: [{ name: a.clusterName, cluster: { server: a.server, "certificate-authority-data": b64(a.caCertPem) } }],
         users: [{ name: user, user: { "client-certificate-data": b64(a.clientCertPem), "client-key-data": b64(a.clientKeyPem) } }],
         contexts: [{ name: `${user}@${a.clusterName}`, context: { cluster: a.clusterName, user } }],
         "current-context": `${user}@${a.clusterName}`,
-    }, null, 2) + "\n";
+    }, { lineWidth: 0 });
 }

@@ -616,3 +616,22 @@ describe("IP and CIDR helpers", () => {
         expect(() => cidrContains("10.0.0.0/40", "10.0.0.1")).toThrow(/not an IP address or CIDR/);
     });
 });
+
+describe("the example stack", () => {
+    test("Pulumi.dev.yaml is a valid config (with a key set, as its comment says)", () => {
+        const YAML = require("yaml");
+        const fs = require("fs");
+        const path = require("path");
+        const file = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
+        const project = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8")).name as string;
+        const raw: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(file)) {
+            expect(k.startsWith(`${project}:`)).toBe(true);
+            raw[k.slice(project.length + 1)] = v;
+        }
+        (raw["ssh"] as Record<string, unknown>)["privateKey"] = KEY;
+        const spec = parseClusterConfig(raw as RawConfig, project);
+        expect(spec.hosts.map((h) => h.roles.join("+"))).toEqual(["control-plane", "worker", "worker"]);
+        expect(spec.hosts.every((h) => h.address.startsWith("192.0.2."))).toBe(true);
+    });
+});

@@ -181,7 +181,7 @@ describe("1 control plane + 2 workers", () => {
         });
 
         test("the kubeconfig uses the generated admin credentials and the API address", async () => {
-            const kubeconfig = JSON.parse(await run.value(run.cluster.kubeconfig));
+            const kubeconfig = require("yaml").parse(await run.value(run.cluster.kubeconfig));
             expect(kubeconfig.clusters[0].cluster.server).toBe("https://192.0.2.10:6443");
             expect(Buffer.from(kubeconfig.users[0].user["client-key-data"], "base64").toString()).toBe(testPki().caKey);
         });
