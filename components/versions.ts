@@ -27,15 +27,18 @@ export const DEFAULT_KUBERNETES_VERSION = "1.36.4";
 
 /**
  * The pause (sandbox) image tag kubeadm of each minor expects
- * (`PauseVersion` in kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go;
- * 3.10.1 since 1.34). The prepare step compares this with
- * `kubeadm config images list` on the host and fails loudly if they differ,
- * so a stale pin cannot silently mis-configure containerd.
+ * (`PauseVersion` in kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go).
+ * 1.35: 3.10.1 (v1.35.4 constants). 1.36: 3.10.2, read from the real kubeadm
+ * v1.36.4 built from its Go module (`kubeadm config images list`, see
+ * tests/engine). 1.37: not on the module proxy yet; 3.10.2 assumed. The
+ * prepare step compares this with `kubeadm config images list` on the host
+ * and fails loudly if they differ, so a stale pin cannot silently
+ * mis-configure containerd.
  */
 export const PAUSE_TAG: Record<KubernetesMinor, string> = {
     "1.35": "3.10.1",
-    "1.36": "3.10.1",
-    "1.37": "3.10.1",
+    "1.36": "3.10.2",
+    "1.37": "3.10.2",
 };
 
 /**

@@ -23,7 +23,7 @@ const LIB = path.join(__dirname, "..", "components", "scripts", "lib.sh");
 const CONTAINERD_CONFIG = `version = 3
 
 [plugins."io.containerd.cri.v1.images".pinned_images]
-  sandbox = "registry.k8s.io/pause:3.10.1"
+  sandbox = "registry.k8s.io/pause:3.10.2"
 
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
@@ -83,7 +83,7 @@ function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string;
         CONTAINERD_VERSION: "2.2.6",
         CONTAINERD_CONFIG,
         CRICTL_CONFIG,
-        PAUSE_IMAGE: "registry.k8s.io/pause:3.10.1",
+        PAUSE_IMAGE: "registry.k8s.io/pause:3.10.2",
         IMAGE_REPOSITORY: "registry.k8s.io",
         IS_CONTROL_PLANE: controlPlane,
     };

@@ -17,12 +17,9 @@
 # Environment:
 #   ENGINE_CACHE   cache dir (default <repo>/.cache/engine)
 #   ENGINE_GOFLAGS extra GOFLAGS (default "-p=2"; the machine has 2 cores)
-#   ENGINE_GIT_<OWNER>_<NAME>  (e.g. ENGINE_GIT_PULUMI_PULUMI) a local git clone
-#                  of github.com/<owner>/<name>. Used only for a tool whose
-#                  module the Go proxy does not serve: the pinned tag's module
-#                  directory is `git archive`d into the scratch dir and the
-#                  wrapper builds it through a local replace. Without it such a
-#                  tool is reported as failed.
+# Only the Go module proxy is used. A tool whose module (or one of its
+# dependencies) the proxy does not serve is reported as failed with the
+# proxy's answer; it is never replaced by something else.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,19 +66,17 @@ k8s_ldflags() {
 }
 
 # Tool table, one per line:
-#   name | wrapper dir (under wrappers/, "-" if none yet) | main package | module@version | extra ldflags | GONOSUMDB | git fallback
-# git fallback: owner/name@tag:module-subdir, used only when the proxy does not
-# serve module@version and ENGINE_GIT_<OWNER>_<NAME> names a local clone.
+#   name | wrapper dir (under wrappers/) | main package | module@version | extra ldflags | GONOSUMDB
 # GONOSUMDB lists modules the checksum database does not know (the proxy serves
-# them, but sum.golang.org answers 404); the wrapper's committed go.sum pins
+# them, but the checksum database answers 404); the wrapper's committed go.sum pins
 # their hashes instead.
 TOOLS="$(cat <<EOF
 kubeadm|kubernetes|k8s.io/kubernetes/cmd/kubeadm|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION|github.com/pulumi/pulumi/pkg
-pulumi-language-nodejs|pulumi-language-nodejs|github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3|github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$PULUMI_VERSION|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION|github.com/pulumi/pulumi/pkg|pulumi/pulumi@$PULUMI_VERSION:sdk/nodejs/cmd/pulumi-language-nodejs
+pulumi-language-nodejs|pulumi-language-nodejs|github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3|github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$PULUMI_VERSION|-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION|github.com/pulumi/pulumi/pkg
 pulumi-resource-command|pulumi-resource-command|github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command|github.com/pulumi/pulumi-command/provider@v1.2.1|-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v1.2.1|
-pulumi-resource-tls|-|github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5@v5.6.1|-X github.com/pulumi/pulumi-tls/provider/v5/version.Version=v5.6.1|
-pulumi-resource-random|-|github.com/pulumi/pulumi-random/provider/v4/cmd/pulumi-resource-random|github.com/pulumi/pulumi-random/provider/v4@v4.21.2|-X github.com/pulumi/pulumi-random/provider/v4/version.Version=v4.21.2|
+pulumi-resource-tls|pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5@v5.6.1|-X github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version=v5.6.1|
+pulumi-resource-random|pulumi-resource-random|github.com/pulumi/pulumi-random/provider/v4/cmd/pulumi-resource-random|github.com/pulumi/pulumi-random/provider/v4@v4.21.2|-X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=v4.21.2|
 kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 etcd|etcd|go.etcd.io/etcd/server/v3|go.etcd.io/etcd/server/v3@$ETCD_VERSION||
 pulumi-resource-kubernetes|pulumi-resource-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4@v4.34.2|-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=v4.34.2|
@@ -95,6 +90,7 @@ fi
 
 command -v go >/dev/null || { echo "go not found on PATH" >&2; exit 2; }
 mkdir -p "$BIN" "$STAMPS" "$LOGS" "$WORK"
+cd "$WORK" || exit 2  # module-less directory for the `go mod download` checks
 GOVER="$(go env GOVERSION)"
 BASE_GOFLAGS="$(go env GOFLAGS) ${ENGINE_GOFLAGS:--p=2}"
 
@@ -111,22 +107,11 @@ declare -a SUMMARY=() FAILED=()
 TOTAL_START="$(now)"
 
 build_one() {
-  local name="$1" wrapper="$2" pkg="$3" modver="$4" ldx="$5" nosum="$6" gitspec="$7"
-  local mod="${modver%@*}" ver="${modver#*@}"
-  local gitrepo="" gittag="" gitsub="" gitvar="" gitdir="" src=""
-  if [ -n "$gitspec" ]; then
-    gitrepo="${gitspec%%@*}"; gittag="${gitspec#*@}"; gitsub="${gittag#*:}"; gittag="${gittag%%:*}"
-    gitvar="ENGINE_GIT_$(echo "$gitrepo" | tr '[:lower:]' '[:upper:]' | tr -c 'A-Z0-9\n' '_')"
-    gitdir="${!gitvar:-}"
-  fi
+  local name="$1" wrapper="$2" pkg="$3" modver="$4" ldx="$5" nosum="$6"
+  local ver="${modver#*@}"
   local out="$BIN/$name" stampf="$STAMPS/$name.stamp" log="$LOGS/$name.log"
   local stamp t0 t1 rc
-  # Source mode is part of the recipe: a binary built from a git clone is not
-  # reused once the proxy serves the module (or vice versa).
-  if [ -n "$gitdir" ] && ! env GOFLAGS="$BASE_GOFLAGS" ${nosum:+GONOSUMDB="$nosum"} go mod download -json "$modver" 2>/dev/null | grep -q '"Zip"'; then
-    src="git:$gitrepo@$gittag:$gitsub"
-  fi
-  stamp="tool=$name module=$modver pkg=$pkg${src:+ source=$src} wrapper=$wrapper:$(wrapper_hash "$wrapper") go=$GOVER ldflags=$(echo "$ldx" | sha256sum | cut -c1-16)"
+  stamp="tool=$name module=$modver pkg=$pkg wrapper=$wrapper:$(wrapper_hash "$wrapper") go=$GOVER ldflags=$(echo "$ldx" | sha256sum | cut -c1-16)"
   t0="$(now)"
   if [ "$FORCE" = 0 ] && [ -x "$out" ] && [ -f "$stampf" ] && [ "$(cat "$stampf")" = "$stamp" ]; then
     t1="$(now)"
@@ -139,21 +124,10 @@ build_one() {
   [ -n "$nosum" ] && envs+=(GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}$nosum")
   rc=0
   # 1. Is the module at that version served by the proxy at all?
-  if [ -n "$src" ]; then
-    if ! git -C "$gitdir" rev-parse -q --verify "$gittag^{commit}" >"$log.download" 2>&1; then
-      FAILED+=("$name: $gitvar=$gitdir has no tag $gittag")
-      rc=1
-    fi
-  elif ! env "${envs[@]}" go mod download -json "$modver" >"$log.download" 2>&1 ||
+  if ! env "${envs[@]}" go mod download -json "$modver" >"$log.download" 2>&1 ||
      grep -q '"Error"' "$log.download"; then
     cat "$log.download" >>"$log"
-    FAILED+=("$name: module $modver not available${gitvar:+ (set $gitvar to a local clone to build from tag $gittag)}: $(grep -o '"Error": *"[^"]*' "$log.download" | head -1 | sed 's/"Error": *"//' | cut -c1-300)")
-    rc=1
-  fi
-  if [ "$rc" != 0 ]; then
-    :
-  elif [ "$wrapper" = "-" ]; then
-    FAILED+=("$name: no wrapper module written yet (see tests/engine/README.md)")
+    FAILED+=("$name: module $modver not available from the Go module proxy: $(grep -o '"Error": *"[^"]*' "$log.download" | head -1 | sed 's/"Error": *"//' | cut -c1-300)")
     rc=1
   else
     # 2. Build in a scratch copy of the wrapper so the repo tree is untouched.
@@ -161,12 +135,7 @@ build_one() {
     rm -rf "$wd"; mkdir -p "$wd"; cp -R "$WRAPPERS/$wrapper/." "$wd/"
     (
       cd "$wd" || exit 1
-      if [ -n "$src" ]; then
-        echo "+ git -C $gitdir archive $gittag $gitsub -> ./src; go mod edit -replace $mod=./src; go mod tidy"
-        mkdir -p src.tmp && git -C "$gitdir" archive "$gittag" "$gitsub" | tar -x -C src.tmp || exit 1
-        mv "src.tmp/$gitsub" src && rm -rf src.tmp
-        go mod edit -replace "$mod=./src" && env "${envs[@]}" go mod tidy || exit 1
-      elif [ ! -f go.sum ]; then
+      if [ ! -f go.sum ]; then
         echo "+ go mod tidy (wrapper has no go.sum)"
         env "${envs[@]}" go mod tidy || exit 1
       fi
@@ -188,10 +157,10 @@ build_one() {
   fi
 }
 
-while IFS='|' read -r name wrapper pkg modver ldx nosum gitspec; do
+while IFS='|' read -r name wrapper pkg modver ldx nosum; do
   [ -z "$name" ] && continue
   if [ -n "$ONLY" ] && ! [[ ",$ONLY," == *",$name,"* ]]; then continue; fi
-  build_one "$name" "$wrapper" "$pkg" "$modver" "$ldx" "$nosum" "$gitspec"
+  build_one "$name" "$wrapper" "$pkg" "$modver" "$ldx" "$nosum"
 done <<<"$TOOLS"
 
 echo

@@ -25,9 +25,8 @@ import (
 
 const (
 	fakeToken      = "abcdef.0123456789abcdef"
-	corednsTag     = "v1.12.1"
-	pauseTag       = "3.10.1"
-	etcdTag        = "3.6.5-0"
+	corednsTag     = "v1.14.2"
+	etcdTag        = "3.6.8-0"
 	defaultImgRepo = "registry.k8s.io"
 	defaultPKI     = "/etc/kubernetes/pki"
 )
@@ -151,10 +150,26 @@ func kubeadmValidate(args []string) int {
 
 // ------------------------------------------------------------------ images
 
+// pauseTags mirrors the real kubeadm's PauseVersion per minor (read from the
+// real kubeadm v1.36.4 and the v1.35.4 sources; see tests/engine/README.md),
+// so the prepare step's pause-image check is exercised against real values.
+var pauseTags = map[string]string{"v1.35": "3.10.1", "v1.36": "3.10.2", "v1.37": "3.10.2"}
+
+func pauseTagFor(kv string) string {
+	parts := strings.SplitN(kv, ".", 3)
+	if len(parts) >= 2 {
+		if t, ok := pauseTags[parts[0]+"."+parts[1]]; ok {
+			return t
+		}
+	}
+	return "3.10.2"
+}
+
 func imagesFor(kv, repo string) []string {
 	if repo == "" {
 		repo = defaultImgRepo
 	}
+	pauseTag := pauseTagFor(kv)
 	return []string{
 		repo + "/kube-apiserver:" + kv,
 		repo + "/kube-controller-manager:" + kv,

@@ -199,7 +199,7 @@ expect_fail "crictl inspecti fails for an absent image" 'no such image' crictl -
 expect_ok "crictl pull" crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull registry.k8s.io/pause:3.10.1
 expect_ok "crictl inspecti finds the pulled image" crictl --runtime-endpoint unix:///run/containerd/containerd.sock inspecti -q registry.k8s.io/pause:3.10.1
 list=$(kubeadm config images list --kubernetes-version v1.36.4 --image-repository registry.k8s.io)
-[[ $(wc -l <<<"$list") == 7 && $list == *registry.k8s.io/pause:3.10.1* && $list == *registry.k8s.io/kube-apiserver:v1.36.4* ]] && ok "kubeadm config images list (7 images)" || bad "kubeadm config images list: $list"
+[[ $(wc -l <<<"$list") == 7 && $list == *registry.k8s.io/pause:3.10.2* && $list == *registry.k8s.io/kube-apiserver:v1.36.4* ]] && ok "kubeadm config images list (7 images)" || bad "kubeadm config images list: $list"
 
 echo "# kubelet, kubeadm init"
 expect_fail "kubelet exits 1 without /var/lib/kubelet/config.yaml" 'failed to load kubelet config file' kubelet
