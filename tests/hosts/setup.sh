@@ -75,7 +75,10 @@ fi
 if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
     mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' /etc/apt/sources.list)
 fi
-mirror=${mirror:-http://deb.debian.org/debian}
+if [ -z "$mirror" ]; then
+    echo "setup.sh: no Debian mirror found in apt's sources; set SANDBOX_MIRROR" >&2
+    exit 1
+fi
 log "mirror: $mirror"
 
 # Build into a temp dir and rename at the end: a half-built tree is never a cache.

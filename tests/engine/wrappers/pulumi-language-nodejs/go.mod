@@ -1,10 +1,6 @@
-// Wrapper module: the Node.js language host. Its own go.mod replaces
-// pkg/v3 and sdk/v3 with local paths; pin both to the CLI's release here.
-// UNVERIFIED: the Go module proxy reachable from this project's machines does
-// not serve this module (403 "This module version is not available"), so this
-// wrapper has no go.sum yet; build-tools.sh runs `go mod tidy` in a scratch
-// copy when the module becomes available. Check its go.mod for further
-// non-local replace directives and repeat them here.
+// Wrapper module: pulumi-language-nodejs. Not buildable on these machines today: the Go
+// module proxy does not serve the pinned module (see tests/engine/README.md).
+// Kept so tests/engine/build-tools.sh builds it once the proxy does.
 module engine.local/wrappers/pulumi-language-nodejs
 
 go 1.25.11

@@ -1,12 +1,6 @@
-// Wrapper module: the pulumi-tls resource plugin.
-// The Go module proxy reachable from this project's machines does not serve
-// github.com/pulumi/pulumi-tls/provider/v5 (403). It builds from a local
-// clone instead (ENGINE_GIT_PULUMI_PULUMI_TLS, see README): build-tools.sh
-// extracts provider/ at the tag, which includes the nested shim module, and
-// repeats provider/go.mod's replace directives (the shim => ./shim and the
-// pulumi terraform-plugin-sdk/v2 fork) in a scratch copy of this module.
-// (In proxy mode the shim would have to be supplied here: the module zip
-// leaves out the nested provider/shim module.)
+// Wrapper module: pulumi-resource-tls. Not buildable on these machines today: the Go
+// module proxy does not serve the pinned module (see tests/engine/README.md).
+// Kept so tests/engine/build-tools.sh builds it once the proxy does.
 module engine.local/wrappers/pulumi-resource-tls
 
 go 1.25.11
