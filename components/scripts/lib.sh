@@ -8,7 +8,8 @@
 # never `set -x`, never print a secret, give every command that can hang a
 # `timeout`.
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# A fixed PATH (KP_PATH_PREFIX only lets the engine tests put real binaries first).
+export PATH=${KP_PATH_PREFIX:+$KP_PATH_PREFIX:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
 umask 022
 
@@ -27,7 +28,8 @@ KP_TMPDIR=
 # Files the init/join steps receive in their stdin bundle (shared PKI).
 KP_PKI_FILES=(pki/ca.crt pki/ca.key pki/front-proxy-ca.crt pki/front-proxy-ca.key
     pki/etcd/ca.crt pki/etcd/ca.key pki/sa.key pki/sa.pub)
-KP_ADMIN_CONF=/etc/kubernetes/admin.conf
+# (Overridable only so the engine tests can point a step at a test API server.)
+KP_ADMIN_CONF=${KP_ADMIN_CONF:-/etc/kubernetes/admin.conf}
 KP_LOG_DIR=/var/log/kubeadm-pulumi
 
 log() { printf '[%s +%ss] %s\n' "$KP_STEP" "$SECONDS" "$*" >&2; }

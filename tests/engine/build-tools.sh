@@ -77,6 +77,8 @@ pulumi-language-nodejs|pulumi-language-nodejs|github.com/pulumi/pulumi/sdk/nodej
 pulumi-resource-command|pulumi-resource-command|github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command|github.com/pulumi/pulumi-command/provider@v1.2.1|-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v1.2.1|
 pulumi-resource-tls|pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5/cmd/pulumi-resource-tls|github.com/pulumi/pulumi-tls/provider/v5@v5.6.1|-X github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version=v5.6.1|
 pulumi-resource-random|pulumi-resource-random|github.com/pulumi/pulumi-random/provider/v4/cmd/pulumi-resource-random|github.com/pulumi/pulumi-random/provider/v4@v4.21.2|-X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=v4.21.2|
+kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
+kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 etcd|etcd|go.etcd.io/etcd/server/v3|go.etcd.io/etcd/server/v3@$ETCD_VERSION||
 pulumi-resource-kubernetes|pulumi-resource-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4@v4.34.2|-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=v4.34.2|
