@@ -154,8 +154,30 @@ describeSandbox("preflight on real hosts", () => {
         }
     });
 
-    test("duplicate product_uuid cannot be injected here: sandbox hosts have none, and preflight reports it empty", async () => {
-        const r = await preflight(config({ preflight: { ignore: ["cgroup"] } }), cp);
-        expect(parseFacts(cp.name, r.stdout).productUuid).toBe("");
+    test("two hosts with the same product_uuid (cloned VMs): the program's cross-host check names both", async () => {
+        // Sandbox hosts have no DMI data (/sys/class/dmi does not exist on this
+        // machine). Show each host a /sys/class with a dmi/id/product_uuid, as
+        // a cloned VM's firmware would, the same value on both.
+        const uuid = "4c4c4544-0042-3510-8057-b7c04f4e3432";
+        const fake = `mount -t tmpfs kp-fake-class /sys/class && mkdir -p /sys/class/dmi/id && echo ${uuid.toUpperCase()} > /sys/class/dmi/id/product_uuid`;
+        for (const h of [cp, worker]) expect(await sb.ssh(h, "root", fake)).toMatchObject({ code: 0 });
+        try {
+            const raw = config({ preflight: { ignore: ["cgroup"] } });
+            const outs = [await preflight(raw, cp), await preflight(raw, worker)];
+            expect(outs.map((o) => o.code)).toEqual([0, 0]);
+            const facts = [parseFacts(cp.name, outs[0].stdout), parseFacts(worker.name, outs[1].stdout)];
+            expect(facts.map((f) => f.productUuid)).toEqual([uuid, uuid]);
+            const problems = fleetProblems(facts);
+            expect(problems.map((p) => p.message)).toEqual([expect.stringContaining(`hosts ${cp.name}, ${worker.name} share product_uuid ${uuid}`)]);
+        } finally {
+            for (const h of [cp, worker]) await sb.ssh(h, "root", "umount /sys/class");
+        }
+    });
+
+    test("without DMI data (containers) product_uuid is reported empty and never counted as a duplicate", async () => {
+        const raw = config({ preflight: { ignore: ["cgroup"] } });
+        const facts = [parseFacts(cp.name, (await preflight(raw, cp)).stdout), parseFacts(worker.name, (await preflight(raw, worker)).stdout)];
+        expect(facts.map((f) => f.productUuid)).toEqual(["", ""]);
+        expect(fleetProblems(facts)).toEqual([]);
     });
 });
