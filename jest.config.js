@@ -4,8 +4,9 @@ module.exports = {
     testEnvironment: "node",
     roots: ["<rootDir>/tests"],
     testMatch: ["**/*.test.ts"],
-    // The sandbox-host tier boots real Debian hosts (root, minutes): `npm run test:hosts`.
-    testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/hosts/"],
+    // The sandbox-host tier boots real Debian hosts (root, minutes): `npm run test:hosts`;
+    // the real-engine tier builds kubeadm and friends from Go modules: `npm run test:engine`.
+    testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/hosts/", "<rootDir>/tests/engine/"],
     // Mocked Pulumi programs resolve many promises; give slow CI machines room.
     testTimeout: 60000,
     transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false } }] },
