@@ -88,6 +88,7 @@ export function joinNode(name: string, a: JoinArgs, parent: pulumi.Resource): Jo
         vars: {
             NODE_NAME: a.host.name,
             IS_CONTROL_PLANE: a.controlPlanePki !== undefined,
+            TOKEN_TTL_SECONDS: JOIN_TOKEN_TTL_SECONDS,
             JOIN_CONFIG: a.caCertHash.apply((hash) => renderJoinConfig(a.spec, a.host, hash, a.controlPlanePki !== undefined)),
         },
         stdin: bundle,

@@ -117,8 +117,8 @@ const VARIANTS: Variant[] = [
     { id: "prepare-debian-local-repo-signed", name: "prepare-debian", vars: prepareVars(true, { apt: "http://10.0.0.5/debs stable main", keyUrl: "http://10.0.0.5/key.gpg" }) },
     { id: "prepare-rhel-local-repo", name: "prepare-rhel", vars: prepareVars(false, { rpm: "http://10.0.0.5/rpms/", keyUrl: "http://10.0.0.5/key.gpg" }) },
     { id: "init", name: "init", vars: { NODE_NAME: "cp-1", KUBEADM_CONFIG, API_ENDPOINT: "10.0.0.10:6443" } },
-    { id: "join-worker", name: "join", vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, JOIN_CONFIG } },
-    { id: "join-control-plane", name: "join", vars: { NODE_NAME: "cp-2", IS_CONTROL_PLANE: true, JOIN_CONFIG } },
+    { id: "join-worker", name: "join", vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, JOIN_CONFIG, TOKEN_TTL_SECONDS: 86400 } },
+    { id: "join-control-plane", name: "join", vars: { NODE_NAME: "cp-2", IS_CONTROL_PLANE: true, JOIN_CONFIG, TOKEN_TTL_SECONDS: 86400 } },
     { id: "token", name: "token", vars: { TOKEN_ID: "abcdef", TOKEN_TTL_SECONDS: 3600, NODE_NAME: "worker-1" } },
     { id: "forget-node", name: "forget-node", vars: { NODE_NAME: "worker-1", TOKEN_ID: "abcdef" } },
     { id: "node-ready-labels", name: "node-ready", vars: { NODE_NAME: "worker-1", NODE_LABELS: ["node-role.kubernetes.io/worker=", "tier=web"], TOKEN_ID: "abc123" } },
@@ -220,7 +220,7 @@ describe("renderScript", () => {
         expect(() => renderScript("reset", { NODE_NAME: "a", EXTRA: "b" })).toThrow(/unknown var\(s\) EXTRA/);
         expect(() => renderScript("drain", { NODE_NAME: "a", DRAIN_TIMEOUT_SECONDS: "soon" })).toThrow(/non-negative integer/);
         expect(() => renderScript("drain", { NODE_NAME: "a", DRAIN_TIMEOUT_SECONDS: -1 })).toThrow(/non-negative integer/);
-        expect(() => renderScript("join", { NODE_NAME: "a", IS_CONTROL_PLANE: "true", JOIN_CONFIG })).toThrow(/boolean/);
+        expect(() => renderScript("join", { NODE_NAME: "a", IS_CONTROL_PLANE: "true", JOIN_CONFIG, TOKEN_TTL_SECONDS: 86400 })).toThrow(/boolean/);
         expect(() => renderScript("node-ready", { NODE_NAME: "a", NODE_LABELS: "x=y", TOKEN_ID: "abc123" })).toThrow(/array/);
         expect(() => renderScript("reset", { NODE_NAME: ["a"] })).toThrow(/string/);
         expect(() => renderScript("reset", { NODE_NAME: "a\0b" })).toThrow(/NUL/);

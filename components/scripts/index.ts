@@ -59,7 +59,7 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
     "prepare-debian": PREPARE_VARS,
     "prepare-rhel": PREPARE_VARS,
     init: { NODE_NAME: "string", KUBEADM_CONFIG: "string", API_ENDPOINT: "string" },
-    join: { NODE_NAME: "string", IS_CONTROL_PLANE: "bool", JOIN_CONFIG: "string" },
+    join: { NODE_NAME: "string", IS_CONTROL_PLANE: "bool", JOIN_CONFIG: "string", TOKEN_TTL_SECONDS: "int" },
     token: { TOKEN_ID: "string", TOKEN_TTL_SECONDS: "int", NODE_NAME: "string" },
     "forget-node": { NODE_NAME: "string", TOKEN_ID: "string" },
     "node-ready": { NODE_NAME: "string", NODE_LABELS: "array", TOKEN_ID: "string" },

@@ -3,7 +3,8 @@
 # `token` (the bootstrap token) and, for control planes, the shared pki/*.
 # Safe to re-run: a host that already joined is left alone.
 # Vars: NODE_NAME, IS_CONTROL_PLANE, JOIN_CONFIG (with the placeholder
-# __BOOTSTRAP_TOKEN__ where the token goes).
+# __BOOTSTRAP_TOKEN__ where the token goes), TOKEN_TTL_SECONDS (for the
+# message when the token has expired).
 
 readonly TOKEN_PLACEHOLDER=__BOOTSTRAP_TOKEN__
 
@@ -37,6 +38,9 @@ main() {
     if ! timeout 900 kubeadm join --config "$config" >>"$logfile" 2>&1; then
         log "kubeadm join failed on $NODE_NAME"
         show_log_tail "$logfile"
+        if grep -qE 'could not find a JWS signature|token id "[a-z0-9]{6}" is invalid|has expired' "$logfile"; then
+            log "the bootstrap token was not accepted: tokens live $((TOKEN_TTL_SECONDS / 3600))h after the $NODE_NAME-token step ran. Fix: make a fresh one with 'pulumi up --target-replace <urn of $NODE_NAME-token>' (pulumi stack --show-urns | grep $NODE_NAME-token)"
+        fi
         log "resetting $NODE_NAME so that the next pulumi up can run join again"
         timeout 300 kubeadm reset -f >>"$logfile" 2>&1 || warn "kubeadm reset -f failed too (see $logfile)"
         cleanup_node_state >&2
