@@ -263,6 +263,28 @@ describe("a RHEL-family host", () => {
     });
 });
 
+describe("adding a host", () => {
+    test("changes nothing for the existing hosts: only the new host's steps are new", async () => {
+        const inputsByName = (run: Run) => new Map(run.resources.map((r) => [r.name, JSON.stringify(reveal(r.inputs))]));
+        const before = inputsByName(await runProgram(rawConfig({}, 2)));
+        const after = inputsByName(await runProgram(rawConfig({}, 3)));
+        const changed = [...before.keys()].filter((n) => after.get(n) !== before.get(n));
+        expect(changed).toEqual([]);
+        const added = [...after.keys()].filter((n) => !before.has(n)).sort();
+        expect(added).toEqual([
+            "worker-3", "worker-3-bootstrap-token-id", "worker-3-bootstrap-token-secret",
+            "worker-3-join", "worker-3-node", "worker-3-preflight", "worker-3-prepare", "worker-3-token",
+        ]);
+    });
+
+    test("removing a worker removes exactly its steps (their deletes drain, reset and forget it)", async () => {
+        const names = (run: Run) => new Set(run.resources.map((r) => r.name));
+        const three = names(await runProgram(rawConfig({}, 3)));
+        const two = names(await runProgram(rawConfig({}, 2)));
+        expect([...three].filter((n) => !two.has(n)).every((n) => n.startsWith("worker-3"))).toBe(true);
+    });
+});
+
 describe("re-running the program", () => {
     test("gives byte-identical command inputs (a second `pulumi up` changes nothing)", async () => {
         const fingerprint = (run: Run) => run.commands()
