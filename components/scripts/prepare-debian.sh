@@ -6,6 +6,7 @@
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l NEEDRESTART_SUSPEND=1
+# shellcheck disable=SC2034 # read by prepare-common.sh, rendered into the same script
 readonly KP_FAMILY=debian
 readonly K8S_KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 readonly K8S_LIST=/etc/apt/sources.list.d/kubernetes.list
@@ -175,7 +176,8 @@ family_packages() {
         if [[ $have != "$want" ]]; then
             installs+=("$pkg=$want")
             changes+=("$pkg ${have:-(none)} -> $want")
-            [[ $pkg != containerd.io ]] || CONTAINERD_REINSTALLED=true # read by prepare_containerd
+            # shellcheck disable=SC2034 # read by prepare_containerd (prepare-common.sh)
+            [[ $pkg != containerd.io ]] || CONTAINERD_REINSTALLED=true
         fi
     done
     if ((${#installs[@]} > 0)); then

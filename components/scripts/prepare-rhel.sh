@@ -6,6 +6,7 @@
 # DOCKER_REPO_BASE, CONTAINERD_VERSION, CONTAINERD_CONFIG, CRICTL_CONFIG,
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
+# shellcheck disable=SC2034 # read by prepare-common.sh, rendered into the same script
 readonly KP_FAMILY=rhel
 readonly K8S_REPO=/etc/yum.repos.d/kubernetes.repo
 readonly DOCKER_REPO=/etc/yum.repos.d/docker-ce.repo
@@ -154,7 +155,8 @@ family_packages() {
         if [[ $have != "$want" ]]; then
             installs+=("$pkg-$want")
             changes+=("$pkg ${have:-(none)} -> $want")
-            [[ $pkg != containerd.io ]] || CONTAINERD_REINSTALLED=true # read by prepare_containerd
+            # shellcheck disable=SC2034 # read by prepare_containerd (prepare-common.sh)
+            [[ $pkg != containerd.io ]] || CONTAINERD_REINSTALLED=true
         fi
     done
     if ((${#installs[@]} > 0)); then

@@ -46,7 +46,8 @@ exec 9>"$cache/.build.lock"
 flock 9
 
 # --- 1. the binary -----------------------------------------------------------
-src_stamp=$(cd "$here" && cat go.mod go.sum build.sh $(ls ./*.go | LC_ALL=C sort) | sha256sum | cut -c1-16)
+src_stamp=$(cd "$here" && mapfile -t go_sources < <(printf '%s\n' ./*.go | LC_ALL=C sort) &&
+    cat go.mod go.sum build.sh "${go_sources[@]}" | sha256sum | cut -c1-16)
 bin=$cache/bin/standin
 if [[ -x $bin && -f $cache/bin/.stamp && $(cat "$cache/bin/.stamp") == "$src_stamp" ]]; then
     log "binary cached ($src_stamp)"
@@ -229,5 +230,6 @@ rm -rf "$repo.old"
 [[ ! -e $repo ]] || mv "$repo" "$repo.old"
 mv "$out" "$repo"
 rm -rf "$repo.old"
-log "repository ready at $repo: $(ls "$repo" | grep -c '\.deb$') packages"
+debs=("$repo"/*.deb)
+log "repository ready at $repo: ${#debs[@]} packages"
 printf '%s\n' "$repo"

@@ -115,7 +115,7 @@ const raw = {
     {name: "cp-2", address: "192.0.2.11", internalAddress: "10.0.0.11", roles: ["control-plane"]},
     {name: "worker-1", address: "192.0.2.12", internalAddress: "10.0.0.12", roles: ["worker"]},
   ],
-  ssh: {user: "ubuntu", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n"},
+  ssh: {user: "ubuntu", privateKey: require("crypto").generateKeyPairSync("ed25519").privateKey.export({type: "pkcs8", format: "pem"})},
   kubernetesVersion: "1.36.4",
   network: {podSubnet: "10.244.0.0/16", serviceSubnet: "10.96.0.0/12", cni: "flannel"},
 };
