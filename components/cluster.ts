@@ -69,10 +69,11 @@ export class Cluster extends pulumi.ComponentResource {
 
         // 3. init the first control plane
         const first = initHost(spec);
+        const firstConnection = connect(first);
         const firstCp = new ControlPlane(first.name, {
-            spec, host: first, connection: connect(first), prepare: prepared(first), pki,
+            spec, host: first, connection: firstConnection, prepare: prepared(first), pki,
         }, child);
-        const initNode: InitNode = { connection: connect(first), user: first.user, init: firstCp.init! };
+        const initNode: InitNode = { connection: firstConnection, user: first.user, init: firstCp.init! };
 
         // 4. join the other control planes one at a time
         let previous: pulumi.Resource = firstCp.ready;

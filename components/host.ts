@@ -102,6 +102,7 @@ export function pauseImage(spec: ClusterSpec): string {
 /** Variables of the prepare script for one host. */
 export function prepareVars(spec: ClusterSpec, host: HostSpec) {
     const local = spec.packages.localRepository;
+    const pause = pauseImage(spec);
     return {
         LOCAL_APT_SOURCE: local?.apt ?? "",
         LOCAL_RPM_BASEURL: local?.rpm ?? "",
@@ -111,9 +112,9 @@ export function prepareVars(spec: ClusterSpec, host: HostSpec) {
         KUBERNETES_REPO_BASE,
         DOCKER_REPO_BASE,
         CONTAINERD_VERSION,
-        CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pauseImage(spec) }),
+        CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause }),
         CRICTL_CONFIG: renderCrictlConfig(),
-        PAUSE_IMAGE: pauseImage(spec),
+        PAUSE_IMAGE: pause,
         IMAGE_REPOSITORY: spec.kubeadm.imageRepository,
         IS_CONTROL_PLANE: isControlPlane(host),
     };

@@ -9,7 +9,7 @@ readonly CONFIG_DIR=/etc/kubernetes/kubeadm-pulumi
 readonly CONFIG_FILE=$CONFIG_DIR/init.yaml
 
 main() {
-    local bundle logfile deadline
+    local bundle logfile
     private_tmpdir
     bundle=$KP_TMPDIR/bundle
     read_bundle "$bundle"
@@ -40,13 +40,8 @@ main() {
     fi
 
     log "waiting (at most 300s) for the API server at $API_ENDPOINT to be ready"
-    deadline=$((SECONDS + 300))
-    until timeout 15 kubectl --kubeconfig "$KP_ADMIN_CONF" --server "https://$API_ENDPOINT" --request-timeout=10s get --raw=/readyz >/dev/null 2>&1; do
-        if ((SECONDS >= deadline)); then
-            die "kubeadm init succeeded but https://$API_ENDPOINT/readyz did not answer within 300s; check 'crictl ps -a' and 'journalctl -u kubelet' on $NODE_NAME, and that $API_ENDPOINT reaches it"
-        fi
-        sleep 5
-    done
+    api_answers 300 "https://$API_ENDPOINT" ||
+        die "kubeadm init succeeded but https://$API_ENDPOINT/readyz did not answer within 300s; check 'crictl ps -a' and 'journalctl -u kubelet' on $NODE_NAME, and that $API_ENDPOINT reaches it"
     say "initialised: $NODE_NAME is the first control plane, API ready at https://$API_ENDPOINT"
 }
 

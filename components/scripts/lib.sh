@@ -254,6 +254,19 @@ wait_for_package_locks() {
     done
 }
 
+# net_links: one line per network interface of this host, "NAME MAC" (MAC is
+# "-" for a link without an ethernet address). From netlink (`ip -o link`),
+# which answers for this host's network namespace: /sys/class/net shows
+# whichever namespace sysfs was mounted from, inside a container possibly the
+# machine's.
+net_links() {
+    timeout 10 ip -o link show 2>/dev/null | awk '{
+        name = $2; sub(/:$/, "", name); sub(/@.*/, "", name); mac = "-"
+        for (i = 3; i < NF; i++) if ($i == "link/ether") mac = $(i + 1)
+        print name, mac
+    }' || true
+}
+
 # mask_secrets: filter stdin, hiding bootstrap tokens and certificate keys.
 mask_secrets() {
     sed -E -e 's/[a-z0-9]{6}\.[a-z0-9]{16}/<redacted-token>/g' \
@@ -303,14 +316,16 @@ kubectl_admin() {
     timeout 90 kubectl --kubeconfig "$KP_ADMIN_CONF" --request-timeout=60s "$@"
 }
 
-# api_answers [SECONDS]: succeed when the API server answers /readyz within SECONDS (default 60).
+# api_answers [SECONDS [URL]]: succeed when the API server answers /readyz
+# within SECONDS (default 60), at URL (default: the server in admin.conf).
 api_answers() {
-    local deadline=$((SECONDS + ${1:-60}))
+    local deadline=$((SECONDS + ${1:-60})) server=()
+    [[ -z ${2:-} ]] || server=(--server "$2")
     if [[ ! -f $KP_ADMIN_CONF ]] || ! command -v kubectl >/dev/null 2>&1; then
         return 1
     fi
     while :; do
-        if timeout 15 kubectl --kubeconfig "$KP_ADMIN_CONF" --request-timeout=10s get --raw=/readyz >/dev/null 2>&1; then
+        if timeout 15 kubectl --kubeconfig "$KP_ADMIN_CONF" "${server[@]}" --request-timeout=10s get --raw=/readyz >/dev/null 2>&1; then
             return 0
         fi
         ((SECONDS < deadline)) || return 1
@@ -398,9 +413,7 @@ cleanup_node_state() {
         fi
     done
     if command -v ip >/dev/null 2>&1; then
-        # Interface names from netlink: /sys/class/net may show another
-        # network namespace inside containers.
-        while read -r ifname; do
+        while read -r ifname _; do
             case $ifname in
             cni0 | flannel.1 | flannel-v6.1 | kube-ipvs0 | nodelocaldns | tunl0 | vxlan.calico | cilium_host | cilium_net | cilium_vxlan | cali* | lxc*)
                 [[ $ifname != kube-ipvs0 ]] || had_ipvs=true
@@ -411,7 +424,7 @@ cleanup_node_state() {
                 fi
                 ;;
             esac
-        done < <(timeout 10 ip -o link show 2>/dev/null | awk '{ name = $2; sub(/:$/, "", name); sub(/@.*/, "", name); print name }' || true)
+        done < <(net_links)
     fi
     kp_clean_iptables
     kp_clean_nftables

@@ -201,18 +201,14 @@ main() {
         containerd_version=$(timeout 10 containerd --version 2>/dev/null | awk '{ print $3 }' || true)
         containerd_version=${containerd_version#v}
     fi
-    # Interfaces from netlink (`ip -o link`), which answers for this host's
-    # network namespace; /sys/class/net shows whichever namespace sysfs was
-    # mounted from, which in a container can be the machine's.
     while read -r name mac; do
-        name=${name%%@*}
         case $name in
         lo | cni* | flannel* | cali* | cilium* | vxlan* | veth* | docker* | kube-ipvs* | tunl* | nodelocaldns* | lxc*) continue ;;
         esac
         mac=${mac,,}
         [[ $mac =~ ^[0-9a-f]{2}(:[0-9a-f]{2})+$ && ! $mac =~ ^(00:)+00$ ]] || continue
         macs+=("$mac")
-    done < <(timeout 10 ip -o link show 2>/dev/null | awk '{ name = $2; sub(/:$/, "", name); for (i = 3; i < NF; i++) if ($i ~ /^link\/ether$/) print name, $(i + 1) }' || true)
+    done < <(net_links)
 
     for c in "${WARNINGS[@]}"; do
         warn "$c"
