@@ -5,21 +5,6 @@
  */
 import { Recorded, Run, SECRET_MARKERS, allStrings, isSecretValue, plainStrings, rawConfig, reveal, runProgram, testPki } from "./harness";
 
-/** Transitive dependsOn closure of a resource, through explicit dependencies. */
-function closure(run: Run, name: string): Set<string> {
-    const out = new Set<string>();
-    const visit = (n: string) => {
-        for (const d of run.byName(n).dependsOn) {
-            if (!out.has(d)) {
-                out.add(d);
-                visit(d);
-            }
-        }
-    };
-    visit(name);
-    return out;
-}
-
 function conn(r: Recorded): { host: string; user: string } {
     return reveal(r.inputs.connection);
 }
@@ -56,16 +41,16 @@ describe("1 control plane + 2 workers", () => {
     });
 
     test("workers wait neither for each other nor for the CNI; the provider and CNI wait for init only", () => {
-        const w1 = closure(run, "worker-1-node");
+        const w1 = run.dependencies("worker-1-node");
         expect([...w1].filter((n) => n.startsWith("worker-2") || n.includes("cni"))).toEqual([]);
         expect(w1.has("cp-1-init")).toBe(true);
-        const w2 = closure(run, "worker-2-join");
+        const w2 = run.dependencies("worker-2-join");
         expect([...w2].filter((n) => n.startsWith("worker-1"))).toEqual([]);
 
         expect(run.byName("kubeadm-cluster-k8s").dependsOn).toEqual(["cp-1-init"]);
         const release = run.byName("kubeadm-cluster-cni-release");
         expect(release.type).toBe("kubernetes:helm.sh/v3:Release");
-        const cniDeps = closure(run, "kubeadm-cluster-cni-namespace");
+        const cniDeps = run.dependencies("kubeadm-cluster-cni-namespace");
         expect([...cniDeps].filter((n) => n.startsWith("worker-"))).toEqual([]);
     });
 
@@ -228,11 +213,11 @@ describe("three control planes", () => {
     test("control planes join one at a time, after init", () => {
         expect(run.byName("cp-2-token").dependsOn).toEqual(["cp-1-init"]);
         expect(run.byName("cp-3-token").dependsOn).toEqual(["cp-1-init", "cp-2-node"]);
-        expect(closure(run, "cp-3-join").has("cp-2-join")).toBe(true);
+        expect(run.dependencies("cp-3-join").has("cp-2-join")).toBe(true);
     });
 
     test("workers do not wait for the other control planes", () => {
-        expect([...closure(run, "worker-1-join")].filter((n) => n.startsWith("cp-2") || n.startsWith("cp-3"))).toEqual([]);
+        expect([...run.dependencies("worker-1-join")].filter((n) => n.startsWith("cp-2") || n.startsWith("cp-3"))).toEqual([]);
     });
 
     test("joining control planes get the shared CA files on stdin and join with controlPlane set", () => {

@@ -14,8 +14,8 @@ import { parseClusterConfig, RawConfig } from "../components/config";
 import { HostFacts } from "../components/facts";
 
 /** The marker Pulumi puts on secret values it serialises. */
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+export const SIG_KEY = "4dabf18193072939515e22adb298388d";
 
 export interface Recorded {
     type: string;
@@ -144,6 +144,8 @@ export interface Run {
     secret<T>(o: pulumi.Output<T>): Promise<boolean>;
     byName(name: string): Recorded;
     commands(): Recorded[];
+    /** Every resource `name` depends on, directly or through others (explicit dependsOn). */
+    dependencies(name: string): Set<string>;
 }
 
 /** A typical raw config: 1 control plane + N workers. */
@@ -283,6 +285,19 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
         },
         commands() {
             return resources.filter((r) => r.type === "command:remote:Command");
+        },
+        dependencies(name: string) {
+            const out = new Set<string>();
+            const visit = (n: string) => {
+                for (const d of resources.find((r) => r.name === n)?.dependsOn ?? []) {
+                    if (!out.has(d)) {
+                        out.add(d);
+                        visit(d);
+                    }
+                }
+            };
+            visit(name);
+            return out;
         },
     };
 }

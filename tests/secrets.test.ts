@@ -10,11 +10,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { Run, SECRET_MARKERS, allStrings, isSecretValue, plainStrings, rawConfig, runProgram, testPki } from "./harness";
+import { Run, SECRET_MARKERS, SECRET_SIG, SIG_KEY, allStrings, isSecretValue, plainStrings, rawConfig, runProgram, testPki } from "./harness";
 
 /** Serialise inputs as state: a secret becomes an opaque ciphertext marker. */
 function asState(v: unknown): unknown {
-    if (isSecretValue(v)) return { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", ciphertext: "<encrypted>" };
+    if (isSecretValue(v)) return { [SIG_KEY]: SECRET_SIG, ciphertext: "<encrypted>" };
     if (Array.isArray(v)) return v.map(asState);
     if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asState(x)]));
     return v;

@@ -29,13 +29,13 @@ import { TOKEN_PLACEHOLDER, renderInitConfig, renderJoinConfig } from "../../com
 import { discoveryHash } from "../../components/pki";
 import { encodeBundle } from "../../components/scripts";
 import { SECRET_MARKERS, rawConfig, reveal, runProgram } from "../harness";
+import { Availability, tier } from "../tier";
 
 const ROOT = path.resolve(__dirname, "../..");
 const BIN = path.join(ROOT, ".cache/engine/bin");
 const TOOLS = ["kubeadm", "kubectl", "kube-apiserver", "kube-controller-manager", "etcd"];
-const inCI = process.env.CI === "true";
 
-function ensureTools(): { ok: boolean; why?: string } {
+function ensureTools(): Availability {
     if (process.platform !== "linux" || process.getuid?.() !== 0) return { ok: false, why: "needs Linux and root" };
     const r = spawnSync("bash", [path.join(__dirname, "build-tools.sh"), "--only", TOOLS.join(","), "--require-all"], {
         encoding: "utf8", timeout: 40 * 60 * 1000,
@@ -45,9 +45,7 @@ function ensureTools(): { ok: boolean; why?: string } {
     return { ok: true };
 }
 
-const tools = ensureTools();
-if (!tools.ok && !inCI) console.warn(`[engine] skipping tests/engine/kubeadm.test.ts: ${tools.why}`);
-const describeEngine = tools.ok || inCI ? describe : describe.skip;
+const engine = tier("engine tools", "tests/engine/kubeadm.test.ts", ensureTools());
 
 /**
  * The control plane of this test lives in a network namespace it makes
@@ -103,13 +101,13 @@ function patchDocs(text: string, patch: (doc: Record<string, any>) => void): str
     }).join("---\n");
 }
 
-describeEngine("real kubeadm v1.36.4 against what the program renders", () => {
+engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
     let dir: string;
     const procs: ChildProcess[] = [];
     const raw = (o: Partial<RawConfig> = {}) => rawConfig({ ssh: { user: "root", privateKey: SECRET_MARKERS.sshKey }, ...o });
 
     beforeAll(() => {
-        if (!tools.ok) throw new Error(`engine tools not available (CI=true): ${tools.why}`);
+        engine.require();
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeadm-pulumi-engine-"));
     });
 

@@ -18,12 +18,10 @@ import * as http from "http";
 import * as path from "path";
 import { RawConfig } from "../../components/config";
 import { CommandCall, Recorded, Run, SECRET_MARKERS, rawConfig, reveal, runProgram, testPki } from "../harness";
+import { tier } from "../tier";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
 
-const avail = sandboxAvailable();
-const inCI = process.env.CI === "true";
-if (!avail.ok && !inCI) console.warn(`[sandbox] skipping tests/hosts/lifecycle.test.ts: ${avail.why}`);
-const describeSandbox = avail.ok || inCI ? describe : describe.skip;
+const sandbox = tier("sandbox", "tests/hosts/lifecycle.test.ts", sandboxAvailable());
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 
@@ -51,7 +49,7 @@ interface Execution {
     stderr: string;
 }
 
-describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)", () => {
+sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)", () => {
     let sb: Sandbox;
     let repo: { server: http.Server; port: number };
     let raw: RawConfig;
@@ -86,7 +84,7 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
     const exec = (r: Recorded) => executions.find((e) => e.name === r.name)!;
 
     beforeAll(async () => {
-        if (!avail.ok) throw new Error(`sandbox not available (CI=true): ${avail.why}`);
+        sandbox.require();
         const out = execFileSync("bash", [path.join(REPO_ROOT, "tests/hosts/standins/build.sh"), "1.36.4", "2.2.6"], { encoding: "utf8" });
         const repoDir = out.trim().split("\n").pop()!;
         sb = await startSandbox(["lc-cp", "lc-w1", "lc-w2"]);
@@ -278,7 +276,7 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
         while (remaining.size > 0) {
             // Delete a resource once nothing that depends on it remains.
             const next = deletions.filter((d) => remaining.has(d.name) &&
-                ![...remaining].some((o) => up.byName(o).dependsOn.includes(d.name) || transitivelyDependsOn(up, o, d.name)));
+                ![...remaining].some((o) => up.dependencies(o).has(d.name)));
             expect(next.length).toBeGreaterThan(0);
             for (const d of next) {
                 remaining.delete(d.name);
@@ -305,14 +303,3 @@ describeSandbox("cluster lifecycle on real hosts (stand-in Kubernetes packages)"
         for (const d of order) await execute(call(d, "delete"));
     });
 });
-
-function transitivelyDependsOn(run: Run, from: string, to: string, seen = new Set<string>()): boolean {
-    for (const d of run.byName(from).dependsOn) {
-        if (d === to) return true;
-        if (!seen.has(d)) {
-            seen.add(d);
-            if (run.resources.some((r) => r.name === d) && transitivelyDependsOn(run, d, to, seen)) return true;
-        }
-    }
-    return false;
-}

@@ -7,21 +7,19 @@
 import { checkAgainstEarlier, fleetProblems, parseFacts } from "../../components/facts";
 import { RawConfig } from "../../components/config";
 import { Run, rawConfig, reveal, runProgram } from "../harness";
+import { tier } from "../tier";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
 import * as pulumi from "@pulumi/pulumi";
 
-const avail = sandboxAvailable();
-const inCI = process.env.CI === "true";
-if (!avail.ok && !inCI) console.warn(`[sandbox] skipping tests/hosts/preflight.test.ts: ${avail.why}`);
-const describeSandbox = avail.ok || inCI ? describe : describe.skip;
+const sandbox = tier("sandbox", "tests/hosts/preflight.test.ts", sandboxAvailable());
 
-describeSandbox("preflight on real hosts", () => {
+sandbox.describe("preflight on real hosts", () => {
     let sb: Sandbox;
     let cp: SandboxHost;
     let worker: SandboxHost;
 
     beforeAll(async () => {
-        if (!avail.ok) throw new Error(`sandbox not available (CI=true): ${avail.why}`);
+        sandbox.require();
         sb = await startSandbox(["pf-cp", "pf-worker"]);
         [cp, worker] = sb.hosts;
     }, 300000);

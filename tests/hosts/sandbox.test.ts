@@ -3,24 +3,18 @@
  * systemd-nspawn, reached over real ssh. Skipped (with a warning) where the
  * harness cannot run, except under CI=true where that is a failure.
  */
+import { tier } from "../tier";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
 
-const avail = sandboxAvailable();
-const inCI = process.env.CI === "true";
+const sandbox = tier("sandbox", "tests/hosts/sandbox.test.ts", sandboxAvailable());
 
-if (!avail.ok && !inCI) {
-    console.warn(`[sandbox] skipping tests/hosts/sandbox.test.ts: ${avail.why}`);
-}
-
-const describeSandbox = avail.ok || inCI ? describe : describe.skip;
-
-describeSandbox("sandbox hosts", () => {
+sandbox.describe("sandbox hosts", () => {
     let sb: Sandbox | undefined;
     let a: SandboxHost;
     let b: SandboxHost;
 
     beforeAll(async () => {
-        if (!avail.ok) throw new Error(`sandbox not available (CI=true): ${avail.why}`);
+        sandbox.require();
         const t0 = Date.now();
         sb = await startSandbox(["sbt-a", "sbt-b"]);
         [a, b] = sb.hosts;
@@ -44,7 +38,7 @@ describeSandbox("sandbox hosts", () => {
     };
 
     test("fails loudly under CI when the sandbox cannot run", () => {
-        expect(avail).toEqual({ ok: true });
+        expect(sandbox.availability).toEqual({ ok: true });
     });
 
     test("each host's hostname is its name", async () => {
