@@ -573,24 +573,8 @@ func saveNode(name string, obj map[string]any) {
 // ---------------------------------------------------------------------- init
 
 func kubeadmInit(args []string) int {
-	fs, err := parseFlags(args, []string{"config", "ignore-preflight-errors", "skip-phases"},
-		[]string{"skip-token-print", "skip-certificate-key-print", "upload-certs", "dry-run"})
-	if err != nil {
-		errf("%v", err)
-		return 1
-	}
-	if len(fs.args) > 0 {
-		errf("unexpected arguments %q", fs.args)
-		return 1
-	}
-	path := fs.values["config"]
-	if path == "" {
-		errf("kubeadm init (stand-in): --config is required (the scripts always pass one)")
-		return 1
-	}
-	cfg, err := loadKubeadmConfig(path)
-	if err != nil {
-		errf("%v", err)
+	fs, _, cfg, ok := configCommand("init", args, "skip-token-print", "skip-certificate-key-print", "upload-certs", "dry-run")
+	if !ok {
 		return 1
 	}
 	if cfg.Join != nil {
@@ -716,24 +700,34 @@ func hostname() string {
 
 // ---------------------------------------------------------------------- join
 
-func kubeadmJoin(args []string) int {
-	fs, err := parseFlags(args, []string{"config", "ignore-preflight-errors", "skip-phases"}, []string{"dry-run"})
+// configCommand parses the flags of `kubeadm init|join`, which the stand-in
+// supports only with --config (as the scripts call them), and loads that
+// config. It reports the problem itself; ok is false when the command must fail.
+func configCommand(cmd string, args []string, boolean ...string) (fs *flagSet, path string, cfg *kubeadmConfig, ok bool) {
+	fs, err := parseFlags(args, []string{"config", "ignore-preflight-errors", "skip-phases"}, boolean)
 	if err != nil {
 		errf("%v", err)
-		return 1
+		return nil, "", nil, false
 	}
 	if len(fs.args) > 0 {
-		errf("kubeadm join (stand-in): only --config is supported, got arguments %q", fs.args)
-		return 1
+		errf("kubeadm %s (stand-in): only --config is supported, got arguments %q", cmd, fs.args)
+		return nil, "", nil, false
 	}
-	path := fs.values["config"]
+	path = fs.values["config"]
 	if path == "" {
-		errf("kubeadm join (stand-in): --config is required (the scripts always pass one)")
-		return 1
+		errf("kubeadm %s (stand-in): --config is required (the scripts always pass one)", cmd)
+		return nil, "", nil, false
 	}
-	cfg, err := loadKubeadmConfig(path)
-	if err != nil {
+	if cfg, err = loadKubeadmConfig(path); err != nil {
 		errf("%v", err)
+		return nil, "", nil, false
+	}
+	return fs, path, cfg, true
+}
+
+func kubeadmJoin(args []string) int {
+	fs, path, cfg, ok := configCommand("join", args, "dry-run")
+	if !ok {
 		return 1
 	}
 	j := cfg.Join
