@@ -80,6 +80,9 @@ pulumi-resource-random|pulumi-resource-random|github.com/pulumi/pulumi-random/pr
 kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
+kubelet|kubernetes|k8s.io/kubernetes/cmd/kubelet|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
+kube-scheduler|kubernetes|k8s.io/kubernetes/cmd/kube-scheduler|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
+kube-proxy|kubernetes|k8s.io/kubernetes/cmd/kube-proxy|k8s.io/kubernetes@$K8S_VERSION|$(k8s_ldflags $K8S_VERSION)|
 etcd|etcd|go.etcd.io/etcd/server/v3|go.etcd.io/etcd/server/v3@$ETCD_VERSION||
 pulumi-resource-kubernetes|pulumi-resource-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes|github.com/pulumi/pulumi-kubernetes/provider/v4@v4.34.2|-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=v4.34.2|
 EOF
