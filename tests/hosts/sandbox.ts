@@ -42,6 +42,8 @@ export interface SandboxHost {
     systemState: string;
     /** systemd-nspawn's console output (boot log) goes here. */
     logPath: string;
+    /** With `realContainers`: the host's own cgroup directory in each hierarchy (on this machine). */
+    cgroups: string[];
 }
 
 export interface SshResult {
@@ -80,6 +82,22 @@ export interface SandboxOptions {
     nspawnArgs?: string[];
     /** Print progress lines to stderr. Default true. */
     verbose?: boolean;
+    /**
+     * Let the hosts run real containers (a real containerd, runc and kubelet;
+     * tests/cluster). Default false. What it takes on this machine (cgroup v1,
+     * shared kernel; ../shared/SANDBOX.md): each host gets its own child cgroup
+     * in every hierarchy this process is in, made before systemd-nspawn starts
+     * (runc cannot create cgroups at the machine's read-only root), bound over
+     * /sys/fs/cgroup/<hierarchy> inside; `--capability=all`,
+     * `--system-call-filter=@keyring` (runc joins a session keyring),
+     * `--bind-ro=/dev/kmsg` (the kubelet's OOM watcher); a oneshot unit that makes
+     * the host's own /proc/sys/net writable and binds the values the kubelet
+     * checks over vm/overcommit_memory, kernel/panic and kernel/panic_on_oops
+     * (the machine's own sysctls stay untouched); DefaultTimeoutStopSec=10s
+     * (containers ignoring SIGTERM would hold a shutdown for 90 s). The cgroups
+     * are removed deepest-first when the host stops.
+     */
+    realContainers?: boolean;
 }
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -191,6 +209,143 @@ export function sandboxAvailable(): { ok: boolean; why?: string } {
 }
 
 // ---------------------------------------------------------------------------
+// Per-host cgroups (realContainers).
+
+const CGROUP_FS = "/sys/fs/cgroup";
+
+interface Hierarchy {
+    /** Directory under /sys/fs/cgroup where the hierarchy is mounted (cpu, memory, systemd, unified, ...). */
+    mount: string;
+    /** This process's cgroup in it (from /proc/self/cgroup). */
+    own: string;
+}
+
+/**
+ * The hierarchies this process is in that are mounted under /sys/fs/cgroup,
+ * with this process's cgroup in each. cgroup v1 lines name their controllers
+ * ("memory", "cpu,cpuacct", "name=systemd"); the v2 line (id 0, no controllers)
+ * is the unified hierarchy, at /sys/fs/cgroup/unified in the hybrid layout.
+ */
+function cgroupHierarchies(): Hierarchy[] {
+    const out: Hierarchy[] = [];
+    for (const line of fs.readFileSync("/proc/self/cgroup", "utf8").trim().split("\n")) {
+        const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+        if (!m) continue;
+        const name = m[2] === "" ? "unified" : m[2].replace(/^name=/, "");
+        const mount = path.join(CGROUP_FS, name);
+        if (fs.existsSync(path.join(mount, "cgroup.procs"))) out.push({ mount, own: m[3] });
+    }
+    return out;
+}
+
+/** The per-host cgroup directory `name` gets in each hierarchy (deterministic: a later run finds a crashed run's). */
+function hostCgroupDirs(name: string): { mount: string; dir: string }[] {
+    return cgroupHierarchies().map((h) => ({ mount: h.mount, dir: path.join(h.mount, h.own, `kp-sandbox-${name}`) }));
+}
+
+/** Make the host's cgroups (cpuset needs cpus/mems copied from the parent before a process can join). */
+function makeHostCgroups(name: string): { mount: string; dir: string }[] {
+    const dirs = hostCgroupDirs(name);
+    for (const { dir } of dirs) {
+        fs.mkdirSync(dir, { recursive: true });
+        for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+            const own = path.join(dir, f);
+            if (fs.existsSync(own) && fs.readFileSync(own, "utf8").trim() === "")
+                fs.writeFileSync(own, fs.readFileSync(path.join(path.dirname(dir), f), "utf8"));
+        }
+    }
+    return dirs;
+}
+
+function subdirs(dir: string): string[] {
+    try {
+        return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
+    } catch {
+        return [];
+    }
+}
+
+/** Every process in the hosts' cgroup subtrees (pods in their own network namespaces included). */
+function cgroupPids(names: string[]): number[] {
+    const pids = new Set<number>();
+    const walk = (dir: string) => {
+        try {
+            for (const p of fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n")) if (/^\d+$/.test(p)) pids.add(Number(p));
+        } catch {
+            return;
+        }
+        subdirs(dir).forEach(walk);
+    };
+    for (const n of names) for (const { dir } of hostCgroupDirs(n)) walk(dir);
+    pids.delete(process.pid);
+    return [...pids];
+}
+
+/** Remove the hosts' cgroup subtrees, deepest first (a cgroup with children or processes cannot go). */
+function removeHostCgroups(names: string[]): void {
+    const rm = (dir: string) => {
+        subdirs(dir).forEach(rm);
+        try {
+            fs.rmdirSync(dir);
+        } catch {
+            /* gone, or still busy: reported by the caller's residue checks */
+        }
+    };
+    for (const n of names) for (const { dir } of hostCgroupDirs(n)) if (fs.existsSync(dir)) rm(dir);
+}
+
+/** Files written into a host's root for `realContainers` (see SandboxOptions.realContainers). */
+const REAL_CONTAINER_FILES: Record<string, string> = {
+    "etc/systemd/system.conf.d/90-kp-sandbox.conf":
+        "# Sandbox host (tests): pods ignoring SIGTERM must not hold a shutdown for 90 s.\n[Manager]\nDefaultTimeoutStopSec=10s\n",
+    "usr/local/sbin/kp-sandbox-sysctl": [
+        "#!/bin/sh",
+        "# Sandbox host (tests): /proc/sys is read-only inside systemd-nspawn. /proc/sys/net",
+        "# belongs to this host's own network namespace: make it writable. The kubelet",
+        "# checks three machine-wide values: bind files holding what it wants over",
+        "# them (the machine's own values are not touched).",
+        "set -eu",
+        "mount --bind /proc/sys/net /proc/sys/net",
+        "mount -o remount,bind,rw /proc/sys/net",
+        "mkdir -p /run/kp-sandbox-sysctl",
+        "for kv in vm/overcommit_memory=1 kernel/panic=10 kernel/panic_on_oops=1; do",
+        "    key=${kv%%=*}",
+        "    f=/run/kp-sandbox-sysctl/$(echo \"$key\" | tr / .)",
+        "    echo \"${kv#*=}\" >\"$f\"",
+        "    mount --bind \"$f\" \"/proc/sys/$key\"",
+        "done",
+        "",
+    ].join("\n"),
+    "etc/systemd/system/kp-sandbox-sysctl.service": [
+        "[Unit]",
+        "Description=Sandbox host (tests): writable /proc/sys/net and the kubelet's sysctl values",
+        "DefaultDependencies=no",
+        "After=local-fs.target",
+        "Before=sysinit.target containerd.service kubelet.service",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/usr/local/sbin/kp-sandbox-sysctl",
+        "",
+        "[Install]",
+        "WantedBy=sysinit.target",
+        "",
+    ].join("\n"),
+};
+
+function writeRealContainerFiles(root: string): void {
+    for (const [rel, text] of Object.entries(REAL_CONTAINER_FILES)) {
+        const f = path.join(root, rel);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, text, { mode: rel.includes("/sbin/") ? 0o755 : 0o644 });
+    }
+    const wants = path.join(root, "etc/systemd/system/sysinit.target.wants");
+    fs.mkdirSync(wants, { recursive: true });
+    fs.symlinkSync("/etc/systemd/system/kp-sandbox-sysctl.service", path.join(wants, "kp-sandbox-sysctl.service"));
+}
+
+// ---------------------------------------------------------------------------
 // Cleanup (also run from process exit handlers, so all synchronous).
 
 interface Live {
@@ -243,9 +398,9 @@ function containerPids(names: string[]): number[] {
         }
     }
     const roots = new Set(names.map((n) => path.join(HOSTS_DIR, n)));
-    const pids: number[] = [];
+    const pids: number[] = cgroupPids(names);
     for (const pid of numericDirs("/proc")) {
-        if (pid === process.pid) continue;
+        if (pid === process.pid || pids.includes(pid)) continue;
         try {
             const st = fs.statSync(`/proc/${pid}/ns/net`);
             if (nsIds.has(`${st.dev}:${st.ino}`) || roots.has(fs.readlinkSync(`/proc/${pid}/root`))) pids.push(pid);
@@ -307,6 +462,7 @@ function removeResources(names: string[], bridge: string | undefined): void {
         const root = path.join(HOSTS_DIR, name);
         if (fs.existsSync(root)) run("rm", ["-rf", "--one-file-system", root]);
     }
+    removeHostCgroups(names);
     if (bridge) run("ip", ["link", "del", bridge]);
 }
 
@@ -359,7 +515,7 @@ function readIds(root: string): Map<string, [number, number]> {
 }
 
 /** Copy the base and personalise it for `name`. */
-async function prepareRoot(root: string, name: string, hostsFile: string, publicKey: string): Promise<void> {
+async function prepareRoot(root: string, name: string, hostsFile: string, publicKey: string, realContainers: boolean): Promise<void> {
     // Shared lock: setup.sh (exclusive) never swaps the base out under a copy.
     const cp = await runAsync("flock", ["-s", path.join(CACHE_DIR, ".setup.lock"), "cp", "-a", "--reflink=auto", BASE_ROOT, root]);
     if (cp.code !== 0) throw new Error(`copying ${BASE_ROOT} to ${root} failed (${cp.code}): ${cp.stderr.trim()}`);
@@ -377,6 +533,7 @@ async function prepareRoot(root: string, name: string, hostsFile: string, public
         fs.writeFileSync(ak, publicKey, { mode: 0o600 });
         fs.chownSync(ak, uid, gid);
     }
+    if (realContainers) writeRealContainerFiles(root);
 }
 
 /**
@@ -441,6 +598,7 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
         veth: vethName(name),
         systemState: "",
         logPath: path.join(HOSTS_DIR, `${name}.log`),
+        cgroups: [],
     }));
 
     const keyPath = path.join(keyDir, "id_ed25519");
@@ -497,14 +655,27 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
 
         const hostsFile =
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + hosts.map((h) => `${h.address}\t${h.name}\n`).join("");
-        await Promise.all(hosts.map((h) => prepareRoot(h.root, h.name, hostsFile, publicKey)));
+        await Promise.all(hosts.map((h) => prepareRoot(h.root, h.name, hostsFile, publicKey, opts.realContainers ?? false)));
         lap("copy");
 
         for (const h of hosts) {
             const out = fs.openSync(h.logPath, "w");
-            const child = spawn(
-                "systemd-nspawn",
-                [
+            let realArgs: string[] = [];
+            let enter: string[] = [];
+            if (opts.realContainers) {
+                const dirs = makeHostCgroups(h.name);
+                h.cgroups = dirs.map((d) => d.dir);
+                realArgs = [
+                    "--capability=all",
+                    "--system-call-filter=@keyring",
+                    "--tmpfs=/sys/fs/cgroup",
+                    ...dirs.map((d) => `--bind=${d.dir}:/sys/fs/cgroup/${path.basename(d.mount)}`),
+                    "--bind-ro=/dev/kmsg",
+                ];
+                // The process that becomes systemd-nspawn joins the host's cgroups first.
+                enter = h.cgroups;
+            }
+            const nspawnArgs = [
                     "-D", h.root,
                     "--boot",
                     "--register=no",
@@ -516,10 +687,16 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
                     // interfaces, iptables and nftables rules (and their
                     // cleanup) need it. The namespace is this test's own.
                     "--capability=CAP_NET_ADMIN,CAP_NET_RAW",
+                    ...realArgs,
                     ...(opts.nspawnArgs ?? []),
-                ],
-                { stdio: ["ignore", out, out] },
-            );
+            ];
+            const child = enter.length
+                ? spawn(
+                      "sh",
+                      ["-c", 'while [ "$1" != -- ]; do echo $$ >"$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"', "sh", ...enter, "--", "systemd-nspawn", ...nspawnArgs],
+                      { stdio: ["ignore", out, out] },
+                  )
+                : spawn("systemd-nspawn", nspawnArgs, { stdio: ["ignore", out, out] });
             fs.closeSync(out);
             child.on("error", () => undefined);
             if (!child.pid) throw new Error(`systemd-nspawn for ${h.name} did not start`);
