@@ -16,6 +16,7 @@ const raw: RawConfig = {
     kubeadm: config.getObject("kubeadm"),
     preflight: config.getObject("preflight"),
     packages: config.getObject("packages"),
+    charts: config.getObject("charts"),
 };
 const spec = parseClusterConfig(raw, pulumi.getProject());
 // Validated above; from here on the key only travels as a secret.

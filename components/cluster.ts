@@ -2,23 +2,31 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { Cni } from "./addons/cni";
 import { ControlPlane } from "./controlPlane";
-import { Host } from "./host";
+import { Host, targetOf } from "./host";
 import { InitNode } from "./join";
 import { hostPort, initHost } from "./kubeadm/config";
 import { ClusterSecrets, ClusterSpec, HostSpec, Role, isControlPlane } from "./model";
 import { Pki, renderKubeconfig } from "./pki";
+import { hostsReachable } from "./reach";
+import { fixedSettingsCheck } from "./settings";
 import { StepConnection } from "./step";
 import { Worker } from "./worker";
 
-/** SSH retries: hosts that are still booting or briefly unreachable. */
-export const SSH_DIAL_ERROR_LIMIT = 20;
-export const SSH_PER_DIAL_TIMEOUT_SECONDS = 30;
+/**
+ * SSH dial retries per step. Few and short: an unreachable host is caught
+ * before any step by the reachability check (reach.ts); these only ride out
+ * a brief hiccup (sshd restarting, MaxStartups under many parallel steps).
+ */
+export const SSH_DIAL_ERROR_LIMIT = 5;
+export const SSH_PER_DIAL_TIMEOUT_SECONDS = 10;
 
 export interface ClusterArgs {
     spec: ClusterSpec;
     secrets: ClusterSecrets;
     /** Test-only: do not wait for add-on pods to become ready. */
     skipAddonAwait?: boolean;
+    /** Test-only: skip the SSH reachability check at `pulumi up` (mock tests have no hosts). Never set by the program. */
+    skipReachabilityCheck?: boolean;
 }
 
 /** A node as reported in the stack outputs. */
@@ -33,12 +41,13 @@ export interface NodeSummary {
  * A kubeadm cluster on existing hosts. The phases, in order:
  *
  *   1. PKI in stack state (CAs, service-account key, admin certificate)
- *   2. check and prepare every host, all in parallel
- *   3. `kubeadm init` on the first control plane
- *   4. join the other control planes, one at a time
- *   5. join the workers, in parallel, as soon as init is done
- *   6. Kubernetes provider from the generated admin credentials
- *   7. pod network (CNI)
+ *   2. refuse changes a live cluster cannot take; check every host answers SSH
+ *   3. install the step scripts, check and prepare every host, all in parallel
+ *   4. `kubeadm init` on the first control plane
+ *   5. join the other control planes, one at a time
+ *   6. join the workers, in parallel, as soon as init is done
+ *   7. Kubernetes provider from the generated admin credentials
+ *   8. pod network (CNI), once every node has joined
  *
  * Order comes from resource dependencies, so teardown runs it backwards:
  * add-ons, then drain -> reset -> forget each joined node, the first control
@@ -59,39 +68,47 @@ export class Cluster extends pulumi.ComponentResource {
         // 1. PKI
         const pki = new Pki(`${name}-pki`, { clusterName: spec.clusterName }, child);
 
-        // 2. check and prepare every host
+        // 2. nothing is touched unless every change is one the cluster can take and every host answers
+        const accepted = fixedSettingsCheck(name, spec, child);
+        const reachable = args.skipReachabilityCheck ? pulumi.output(undefined) : hostsReachable(spec.hosts);
+        const ready = pulumi.all([accepted, reachable]);
+
+        // 3. install the scripts, check and prepare every host
         const hosts = new Map<string, Host>();
         for (const h of spec.hosts) {
             const earlierFacts = [...hosts.values()].map((x) => x.reportedFacts);
-            hosts.set(h.name, new Host(h.name, { spec, host: h, connection: connect(h), earlierFacts }, child));
+            hosts.set(h.name, new Host(h.name, { spec, host: h, connection: connect(h), earlierFacts, ready }, child));
         }
         const prepared = (h: HostSpec) => hosts.get(h.name)!.prepare;
 
-        // 3. init the first control plane
+        // 4. init the first control plane
         const first = initHost(spec);
         const firstConnection = connect(first);
         const firstCp = new ControlPlane(first.name, {
             spec, host: first, connection: firstConnection, prepare: prepared(first), pki,
         }, child);
-        const initNode: InitNode = { connection: firstConnection, user: first.user, init: firstCp.init! };
+        const initNode: InitNode = { connection: firstConnection, target: targetOf(first), init: firstCp.init! };
+        const joined: pulumi.Resource[] = [firstCp.ready];
 
-        // 4. join the other control planes one at a time
+        // 5. join the other control planes one at a time
         let previous: pulumi.Resource = firstCp.ready;
         for (const h of spec.hosts.filter((x) => isControlPlane(x) && x.name !== first.name)) {
             const cp = new ControlPlane(h.name, {
                 spec, host: h, connection: connect(h), prepare: prepared(h), pki, initNode, after: [previous],
             }, child);
             previous = cp.ready;
+            joined.push(cp.ready);
         }
 
-        // 5. join the workers in parallel
+        // 6. join the workers in parallel
         for (const h of spec.hosts.filter((x) => !isControlPlane(x))) {
-            new Worker(h.name, {
-                spec, host: h, connection: connect(h), prepare: prepared(h), initNode, caCertHash: pki.discoveryHash,
+            const worker = new Worker(h.name, {
+                spec, host: h, connection: connect(h), prepare: prepared(h), initNode, caCertPem: pki.caCertPem, caCertHash: pki.discoveryHash,
             }, child);
+            joined.push(worker.steps.node);
         }
 
-        // 6. Kubernetes provider from the generated admin credentials
+        // 7. Kubernetes provider from the generated admin credentials
         this.apiEndpoint = `https://${hostPort(spec.apiServer.address, spec.apiServer.port)}`;
         this.kubeconfig = pulumi.secret(pulumi.all([pki.caCertPem, pki.adminCertPem, pki.adminKeyPem]).apply(
             ([ca, cert, key]) => renderKubeconfig({
@@ -103,8 +120,14 @@ export class Cluster extends pulumi.ComponentResource {
             deleteUnreachable: true,
         }, { ...child, dependsOn: [firstCp.init!] });
 
-        // 7. pod network
-        new Cni(`${name}-cni`, { network: spec.network, provider: this.provider, skipAwait: args.skipAddonAwait }, child);
+        // 8. pod network: after every node joined, so that its failure
+        // cannot stop a join half-way (and strand a join token)
+        const cni = spec.network.cni;
+        if (cni !== "none") {
+            new Cni(`${name}-cni`, {
+                network: { ...spec.network, cni }, charts: spec.charts, provider: this.provider, skipAwait: args.skipAddonAwait, after: joined,
+            }, child);
+        }
 
         this.nodes = spec.hosts.map((h) => ({
             name: h.name,

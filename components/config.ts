@@ -8,15 +8,16 @@
  * wrong and how to fix it. The rest of the program reads only the returned
  * model (see `model.ts`).
  *
- * This module is pure: no Pulumi calls, no I/O, no dependencies beyond the
+ * This module is pure apart from checking that a local chart path exists: no Pulumi calls, no other I/O, no dependencies beyond the
  * model and version pins. The small IPv4/IPv6 address and CIDR helpers at the
  * bottom are exported for the components that render addresses.
  */
 import {
     ApiServerSpec,
+    ChartSource,
     ClusterSpec,
-    CniName,
-    CNIS,
+    CniChoice,
+    CNI_CHOICES,
     ExtraArg,
     HostSpec,
     KubeadmSpec,
@@ -34,7 +35,8 @@ import {
 import {
     IpFamily, IpAddress, Cidr, parseIPv4, parseIPv6, parseIp, parseCidr, formatIp, formatCidr, hasHostBits, cidrNetwork, cidrContains, cidrsOverlap,
 } from "./net";
-import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION, KUBERNETES_MINORS } from "./versions";
+import * as fs from "fs";
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION, KUBERNETES_MINORS, chartNames } from "./versions";
 
 // ---------------------------------------------------------------------------
 // Defaults
@@ -51,7 +53,7 @@ export const DEFAULT_SERVICE_SUBNET = "10.96.0.0/12";
 /** Cluster DNS domain: kubeadm's default `networking.dnsDomain` (`DefaultServiceDNSDomain`). */
 export const DEFAULT_DNS_DOMAIN = "cluster.local";
 /** Pod network add-on: flannel, the simplest one; its default network is `DEFAULT_POD_SUBNET`. */
-export const DEFAULT_CNI: CniName = "flannel";
+export const DEFAULT_CNI: CniChoice = "flannel";
 /** API server port: kubeadm's default `localAPIEndpoint.bindPort` (`DefaultAPIBindPort`). */
 export const DEFAULT_API_SERVER_PORT = 6443;
 /** kube-proxy mode: kube-proxy's own default on Linux (`mode: ""` means iptables). */
@@ -113,10 +115,11 @@ export interface RawConfig {
     kubeadm?: unknown;
     preflight?: unknown;
     packages?: unknown;
+    charts?: unknown;
 }
 
 /** Order in which sections are reported, whatever order they were checked in. */
-const SECTION_ORDER = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages"];
+const SECTION_ORDER = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages", "charts"];
 
 class Problems {
     private readonly list: { path: string; message: string; seq: number }[] = [];
@@ -794,7 +797,7 @@ interface ParsedNetwork {
     podSubnet?: Cidr;
     serviceSubnet?: Cidr;
     dnsDomain?: string;
-    cni?: CniName;
+    cni?: CniChoice;
 }
 
 function parseSubnet(raw: unknown, path: string, fallback: string, problems: Problems): Cidr | undefined {
@@ -899,13 +902,13 @@ function parseNetwork(raw: unknown, problems: Problems): ParsedNetwork {
     const cni = obj["cni"];
     if (isAbsent(cni)) {
         result.cni = DEFAULT_CNI;
-    } else if (typeof cni === "string" && (CNIS as readonly string[]).includes(cni)) {
-        result.cni = cni as CniName;
+    } else if (typeof cni === "string" && (CNI_CHOICES as readonly string[]).includes(cni)) {
+        result.cni = cni as CniChoice;
     } else {
-        const guess = typeof cni === "string" ? closest(cni, CNIS) : undefined;
+        const guess = typeof cni === "string" ? closest(cni, CNI_CHOICES) : undefined;
         problems.add(
             "network.cni",
-            `${show(cni)} is not a supported CNI: use one of ${quoteList(CNIS)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ""}`,
+            `${show(cni)} is not a supported CNI: use one of ${quoteList(CNI_CHOICES)} ("none": you install the pod network yourself)${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ""}`,
         );
     }
     return result;
@@ -1278,6 +1281,52 @@ function parsePackages(raw: unknown, problems: Problems): PackagesSpec {
     return result;
 }
 
+const CHART_SOURCE_KEYS = ["repo", "path"] as const;
+
+function parseCharts(raw: unknown, problems: Problems): Record<string, ChartSource> {
+    const result: Record<string, ChartSource> = {};
+    if (isAbsent(raw)) return result;
+    const known = chartNames();
+    const example = `e.g. {${known[0]}: {repo: "https://charts.example.com/${known[0]}"}} or {${known[0]}: {path: ./charts/${known[0]}.tgz}}`;
+    if (!isObject(raw)) {
+        problems.add("charts", `must be an object of chart sources by chart name, got ${describe(raw)} (${example})`);
+        return result;
+    }
+    checkKeys(raw, known, "charts", problems);
+    for (const name of known) {
+        const v = raw[name];
+        if (isAbsent(v)) continue;
+        const path = child("charts", name);
+        if (!isObject(v)) {
+            problems.add(path, `must be {repo: URL} or {path: FILE}, got ${describe(v)} (${example})`);
+            continue;
+        }
+        checkKeys(v, CHART_SOURCE_KEYS, path, problems);
+        const repo = v["repo"];
+        const file = v["path"];
+        if (!isAbsent(repo) && !isAbsent(file)) {
+            problems.add(path, `give either repo (a mirror of the chart repository) or path (a local chart archive), not both`);
+        } else if (!isAbsent(repo)) {
+            if (typeof repo !== "string" || !/^(https?|oci):\/\/[^\s'"\\]+$/.test(repo.trim())) {
+                problems.add(child(path, "repo"), `${show(repo)} is not a chart repository URL: give the http(s):// URL of a repository serving the same chart and version (or oci://)`);
+            } else {
+                result[name] = { repo: repo.trim() };
+            }
+        } else if (!isAbsent(file)) {
+            if (typeof file !== "string" || file.trim() === "") {
+                problems.add(child(path, "path"), `must be the path of a chart archive (.tgz) or chart directory, got ${describe(file)}`);
+            } else if (!fs.existsSync(file)) {
+                problems.add(child(path, "path"), `${show(file)} does not exist (relative paths are relative to the Pulumi project directory): download the chart there, e.g. \`helm pull\` on a machine with access`);
+            } else {
+                result[name] = { path: file };
+            }
+        } else {
+            problems.add(path, `needs repo or path (${example})`);
+        }
+    }
+    return result;
+}
+
 function deepCopy(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(deepCopy);
     if (isObject(v)) {
@@ -1308,6 +1357,7 @@ export function parseClusterConfig(raw: RawConfig, projectName: string): Cluster
     const kubeadm = parseKubeadm(raw.kubeadm, problems);
     const preflight = parsePreflight(raw.preflight, problems);
     const packages = parsePackages(raw.packages, problems);
+    const charts = parseCharts(raw.charts, problems);
 
     // Cross-section checks.
     if (network.podSubnet && !problems.hasUnder("kubeadm.controllerManagerExtraArgs")) {
@@ -1369,7 +1419,7 @@ export function parseClusterConfig(raw: RawConfig, projectName: string): Cluster
         podSubnet: formatCidr(network.podSubnet as Cidr),
         serviceSubnet: formatCidr(network.serviceSubnet as Cidr),
         dnsDomain: network.dnsDomain as string,
-        cni: network.cni as CniName,
+        cni: network.cni as CniChoice,
     };
     const apiServerSpec: ApiServerSpec = {
         address: apiServer.address ?? firstControlPlane.address,
@@ -1395,6 +1445,7 @@ export function parseClusterConfig(raw: RawConfig, projectName: string): Cluster
         kubeadm: kubeadmSpec,
         preflight,
         packages,
+        charts,
     };
 }
 

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { targetOf } from "./host";
 import { controlPlaneEndpoint, renderInitConfig } from "./kubeadm/config";
 import { InitNode, JoinSteps, WORKER_ROLE_LABEL, joinNode } from "./join";
 import { ClusterSpec, HostSpec, isWorker } from "./model";
@@ -42,15 +43,21 @@ export class ControlPlane extends pulumi.ComponentResource {
         if (!args.initNode) {
             this.init = step(`${name}-init`, {
                 connection: args.connection,
-                user: host.user,
+                target: targetOf(host),
                 script: "init",
+                what: `kubeadm init of cluster ${spec.clusterName} on ${host.name} (first control plane), Kubernetes ${spec.kubernetesVersion}, API ${controlPlaneEndpoint(spec)}`,
                 vars: {
                     NODE_NAME: host.name,
                     KUBEADM_CONFIG: renderInitConfig(spec, host),
                     API_ENDPOINT: controlPlaneEndpoint(spec),
                 },
                 stdin: args.pki.sharedFiles.apply((files) => encodeBundle(files)),
-                onDelete: { script: "reset", vars: { NODE_NAME: host.name } },
+                secretStdin: true,
+                onDelete: {
+                    script: "reset",
+                    vars: { NODE_NAME: host.name },
+                    what: `kubeadm reset of ${host.name}, the first control plane (the cluster ends), then removal of its Kubernetes state, CNI interfaces and rules`,
+                },
             }, { parent: this, dependsOn: [args.prepare] });
             this.ready = this.init;
         } else {
@@ -60,6 +67,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 connection: args.connection,
                 prepare: args.prepare,
                 initNode: args.initNode,
+                caCertPem: args.pki.caCertPem,
                 caCertHash: args.pki.discoveryHash,
                 controlPlanePki: args.pki.sharedFiles.apply((f): Record<string, string> => ({ ...f })),
                 labels: isWorker(host) ? [WORKER_ROLE_LABEL] : [],

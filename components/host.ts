@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostFacts, checkAgainstEarlier, parseFacts } from "./facts";
-import { ClusterSpec, HostSpec, OsFamily, isControlPlane, minorOf } from "./model";
+import { ClusterSpec, HostSpec, isControlPlane, minorOf } from "./model";
 import { renderContainerdConfig, renderCrictlConfig } from "./containerd";
-import { ScriptName } from "./scripts";
-import { step, StepConnection } from "./step";
+import { library } from "./scripts";
+import { ScriptCall, StepConnection, StepTarget, scriptsStep, step } from "./step";
 import {
     CONTAINERD_VERSION, DOCKER_REPO_BASE, KUBERNETES_REPO_BASE, KubernetesMinor, PAUSE_TAG,
 } from "./versions";
@@ -13,9 +13,13 @@ import {
 export const CONTROL_PLANE_MIN_CPUS = 2;
 export const CONTROL_PLANE_MIN_MEMORY_MB = 1700;
 
-/** TCP ports that must be free: kubeadm's port list (UPSTREAM.md, kubernetes.io "Ports and Protocols"). */
-export const CONTROL_PLANE_PORTS = ["6443", "2379", "2380", "10250", "10256", "10257", "10259"];
-export const WORKER_PORTS = ["10250", "10256"];
+/**
+ * TCP ports that must be free besides the API server's (kubeadm's port list,
+ * UPSTREAM.md, kubernetes.io "Ports and Protocols"): etcd 2379-2380, kubelet
+ * 10250, kube-proxy health 10256, controller-manager 10257, scheduler 10259.
+ */
+export const CONTROL_PLANE_PORTS = [2379, 2380, 10250, 10256, 10257, 10259];
+export const WORKER_PORTS = [10250, 10256];
 
 /** Inputs of one host. */
 export interface HostArgs {
@@ -25,15 +29,28 @@ export interface HostArgs {
     connection: StepConnection;
     /** Preflight facts of the hosts listed before this one, for the cross-host checks. */
     earlierFacts: pulumi.Output<HostFacts>[];
+    /**
+     * Resolves when the host may be touched at all (config changes accepted,
+     * the host reachable); rejects with the reason otherwise. The first step
+     * waits for it, so nothing runs on a host before.
+     */
+    ready: pulumi.Output<unknown>;
+}
+
+/** Where steps on `host` run, for their command text. */
+export function targetOf(host: HostSpec): StepTarget {
+    return { node: host.name, user: host.user, address: host.address, port: host.port };
 }
 
 /**
- * One machine: a read-only preflight that reports every problem at once, then
- * (once no earlier host shares its identity) the idempotent
- * prepare step: swap, kernel modules, sysctls, containerd 2.x, pinned
- * kubelet/kubeadm/kubectl, and the images init or join will need.
+ * One machine: the step scripts installed, a read-only preflight that
+ * reports every problem at once, then (once no earlier host shares its
+ * identity) the idempotent prepare step: swap, kernel modules, sysctls,
+ * containerd 2.x, pinned kubelet/kubeadm/kubectl, and the images init or
+ * join will need.
  */
 export class Host extends pulumi.ComponentResource {
+    public readonly scripts: command.remote.Command;
     public readonly preflight: command.remote.Command;
     public readonly prepare: command.remote.Command;
     /** Facts this host's preflight reported. */
@@ -44,54 +61,52 @@ export class Host extends pulumi.ComponentResource {
     constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm:index:Host", name, {}, opts);
         const { spec, host, connection } = args;
+        const target = targetOf(host);
+
+        this.scripts = scriptsStep(`${name}-scripts`, { connection, target, archive: library().archive }, {
+            parent: this,
+            dependsOn: args.ready.apply(() => []),
+        });
 
         this.preflight = step(`${name}-preflight`, {
-            connection,
-            user: host.user,
-            script: "preflight",
-            vars: preflightVars(spec, host),
-        }, { parent: this });
+            connection, target, ...preflightCall(spec, host),
+        }, { parent: this, dependsOn: [this.scripts] });
 
         this.reportedFacts = this.preflight.stdout.apply((out) => parseFacts(host.name, out));
         this.facts = checkAgainstEarlier(this.reportedFacts, args.earlierFacts);
 
+        // Waits for preflight and for the cross-host identity checks; the
+        // text does not depend on them, so it is known at preview.
         this.prepare = step(`${name}-prepare`, {
-            connection,
-            user: host.user,
-            script: this.facts.apply((f) => prepareScript(f.os.family)),
-            vars: prepareVars(spec, host),
-        }, { parent: this, dependsOn: [this.preflight] });
+            connection, target, ...prepareCall(spec, host),
+        }, { parent: this, dependsOn: this.facts.apply(() => [this.preflight]) });
 
         this.registerOutputs({ facts: this.facts });
     }
 }
 
-/** Variables of the preflight script for one host. */
-export function preflightVars(spec: ClusterSpec, host: HostSpec) {
-    const cp = isControlPlane(host);
-    return {
-        NODE_NAME: host.name,
-        IS_CONTROL_PLANE: cp,
-        KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
-        MIN_CPUS: CONTROL_PLANE_MIN_CPUS,
-        MIN_MEMORY_MB: CONTROL_PLANE_MIN_MEMORY_MB,
-        PORTS: cp ? CONTROL_PLANE_PORTS : WORKER_PORTS,
-        IGNORE: spec.preflight.ignore,
-    };
+/** TCP ports preflight checks on a host: the API server's (control planes) and kubeadm's list. */
+export function preflightPorts(spec: ClusterSpec, host: HostSpec): string[] {
+    const ports = isControlPlane(host) ? [spec.apiServer.port, ...CONTROL_PLANE_PORTS] : WORKER_PORTS;
+    return [...new Set(ports)].sort((a, b) => a - b).map(String);
 }
 
-/** The prepare variant for an OS family; the `never` check makes a new family a compile error here. */
-export function prepareScript(family: OsFamily): ScriptName {
-    switch (family) {
-        case "debian":
-            return "prepare-debian";
-        case "rhel":
-            return "prepare-rhel";
-        default: {
-            const unknown: never = family;
-            throw new Error(`no prepare script for OS family ${unknown}`);
-        }
-    }
+/** The preflight script call for one host. */
+export function preflightCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
+    const cp = isControlPlane(host);
+    return {
+        script: "preflight",
+        what: `read-only checks of ${host.name} as a ${cp ? "control plane" : "worker"} for Kubernetes ${spec.kubernetesVersion}; changes nothing`,
+        vars: {
+            NODE_NAME: host.name,
+            IS_CONTROL_PLANE: cp,
+            KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
+            MIN_CPUS: CONTROL_PLANE_MIN_CPUS,
+            MIN_MEMORY_MB: CONTROL_PLANE_MIN_MEMORY_MB,
+            PORTS: preflightPorts(spec, host),
+            IGNORE: spec.preflight.ignore,
+        },
+    };
 }
 
 /** The pause image kubeadm of this version expects, under the configured image repository. */
@@ -99,23 +114,28 @@ export function pauseImage(spec: ClusterSpec): string {
     return `${spec.kubeadm.imageRepository}/pause:${PAUSE_TAG[minorOf(spec.kubernetesVersion) as KubernetesMinor]}`;
 }
 
-/** Variables of the prepare script for one host. */
-export function prepareVars(spec: ClusterSpec, host: HostSpec) {
+/** The prepare script call for one host (the same text for every OS: the script picks apt or dnf). */
+export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
     const local = spec.packages.localRepository;
     const pause = pauseImage(spec);
     return {
-        LOCAL_APT_SOURCE: local?.apt ?? "",
-        LOCAL_RPM_BASEURL: local?.rpm ?? "",
-        LOCAL_REPO_KEY_URL: local?.keyUrl ?? "",
-        KUBERNETES_VERSION: spec.kubernetesVersion,
-        KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
-        KUBERNETES_REPO_BASE,
-        DOCKER_REPO_BASE,
-        CONTAINERD_VERSION,
-        CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause }),
-        CRICTL_CONFIG: renderCrictlConfig(),
-        PAUSE_IMAGE: pause,
-        IMAGE_REPOSITORY: spec.kubeadm.imageRepository,
-        IS_CONTROL_PLANE: isControlPlane(host),
+        script: "prepare",
+        what: `swap off, modules, sysctls, containerd ${CONTAINERD_VERSION}, kubelet/kubeadm/kubectl ${spec.kubernetesVersion}, ` +
+            `${isControlPlane(host) ? "control-plane" : "node"} images${local ? " (from packages.localRepository)" : ""}`,
+        vars: {
+            LOCAL_APT_SOURCE: local?.apt ?? "",
+            LOCAL_RPM_BASEURL: local?.rpm ?? "",
+            LOCAL_REPO_KEY_URL: local?.keyUrl ?? "",
+            KUBERNETES_VERSION: spec.kubernetesVersion,
+            KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
+            KUBERNETES_REPO_BASE,
+            DOCKER_REPO_BASE,
+            CONTAINERD_VERSION,
+            CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause }),
+            CRICTL_CONFIG: renderCrictlConfig(),
+            PAUSE_IMAGE: pause,
+            IMAGE_REPOSITORY: spec.kubeadm.imageRepository,
+            IS_CONTROL_PLANE: isControlPlane(host),
+        },
     };
 }

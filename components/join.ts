@@ -1,25 +1,29 @@
 /**
  * What joining one node takes, shared by workers and additional control
- * planes: a fresh bootstrap token made on the first control plane right before
- * the join, the join itself, and the post-join registration. The delete
+ * planes: a fresh bootstrap token made on the first control plane right
+ * before the join (once the node's host is prepared), the join itself, and
+ * the post-join registration that deletes the token again. The delete
  * commands undo it in the right order on teardown: drain (first control
- * plane) -> kubeadm reset (the node) -> delete the Node object and token
- * (first control plane).
+ * plane) -> kubeadm reset (the node) -> delete the Node object and its tokens
+ * (first control plane). Each of them is claim-guarded (see step.ts), so a
+ * replacement of any of these steps never touches a node still in the stack.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import { renderJoinConfig } from "./kubeadm/config";
+import { targetOf } from "./host";
+import { renderJoinConfig, controlPlaneEndpoint } from "./kubeadm/config";
 import { ClusterSpec, HostSpec } from "./model";
 import { encodeBundle } from "./scripts";
-import { step, StepConnection } from "./step";
+import { ScriptCall, step, StepConnection, StepTarget } from "./step";
 
 /**
- * Lifetime of a join token. It is created right before each join and
- * deleted as soon as the node has registered, so this only bounds how long a
- * token survives a join that failed half-way (kubeadm's default is 24h).
+ * Lifetime of a join token. It is created right before its node joins and
+ * deleted as soon as the node registered, so this only bounds how long a
+ * token outlives a join that failed or never started (another step failed
+ * first). kubeadm join gives up after 15 minutes (the join script's timeout).
  */
-export const JOIN_TOKEN_TTL_SECONDS = 24 * 3600;
+export const JOIN_TOKEN_TTL_SECONDS = 3600;
 /** How long a teardown waits for pods to leave a node before resetting it anyway. */
 export const DRAIN_TIMEOUT_SECONDS = 120;
 /** The role label a worker gets (kubelets may not set node-role labels themselves: NodeRestriction). */
@@ -28,7 +32,7 @@ export const WORKER_ROLE_LABEL = "node-role.kubernetes.io/worker=";
 /** Where the first control plane is and how to reach it. */
 export interface InitNode {
     connection: StepConnection;
-    user: string;
+    target: StepTarget;
     /** The `kubeadm init` step; every join waits for it. */
     init: command.remote.Command;
 }
@@ -40,7 +44,8 @@ export interface JoinArgs {
     /** The host's prepare step. */
     prepare: command.remote.Command;
     initNode: InitNode;
-    /** `sha256:` discovery hash of the cluster CA. */
+    /** The cluster CA certificate (PEM) and its `sha256:` discovery hash. */
+    caCertPem: pulumi.Output<string>;
     caCertHash: pulumi.Output<string>;
     /** Join as a control plane, with the shared PKI files (secret). */
     controlPlanePki?: pulumi.Output<Record<string, string>>;
@@ -64,43 +69,80 @@ export function bootstrapToken(name: string, opts: pulumi.CustomResourceOptions)
     return { id: id.result, token: pulumi.secret(pulumi.interpolate`${id.result}.${secret.result}`) };
 }
 
+/** The token step's script for the join of `host` (runs on the first control plane; deleting it forgets the node). */
+export function tokenCall(spec: ClusterSpec, host: HostSpec): ScriptCall & { onDelete: ScriptCall } {
+    const node = host.name;
+    return {
+        script: "token",
+        what: `bootstrap token for the join of ${node} (valid ${JOIN_TOKEN_TTL_SECONDS / 60} min, deleted once ${node} registered)`,
+        vars: { NODE_NAME: node, TOKEN_TTL_SECONDS: JOIN_TOKEN_TTL_SECONDS },
+        onDelete: { script: "forget-node", vars: { NODE_NAME: node }, what: `delete node ${node} and its bootstrap tokens from the cluster` },
+    };
+}
+
+/** The join step's script for `host` (deleting it resets the node). */
+export function joinCall(spec: ClusterSpec, host: HostSpec, asControlPlane: boolean, tokenStep: string): ScriptCall & { onDelete: ScriptCall } {
+    const node = host.name;
+    return {
+        script: "join",
+        what: `kubeadm join of ${node} as a ${asControlPlane ? "control plane" : "worker"}, Kubernetes ${spec.kubernetesVersion}, API ${controlPlaneEndpoint(spec)}`,
+        vars: {
+            NODE_NAME: node,
+            IS_CONTROL_PLANE: asControlPlane,
+            JOIN_CONFIG: renderJoinConfig(spec, host, asControlPlane),
+            API_ENDPOINT: controlPlaneEndpoint(spec),
+            TOKEN_STEP: tokenStep,
+        },
+        onDelete: { script: "reset", vars: { NODE_NAME: node }, what: `kubeadm reset of ${node}, then removal of its Kubernetes state, CNI interfaces and rules` },
+    };
+}
+
+/** The node step's script for `host` (runs on the first control plane; deleting it drains the node). */
+export function nodeCall(host: HostSpec, labels: readonly string[]): ScriptCall & { onDelete: ScriptCall } {
+    const node = host.name;
+    return {
+        script: "node-ready",
+        what: `wait for node ${node} to register${labels.length ? `, label it ${labels.join(" ")}` : ""}, delete its bootstrap token`,
+        vars: { NODE_NAME: node, NODE_LABELS: [...labels] },
+        onDelete: { script: "drain", vars: { NODE_NAME: node, DRAIN_TIMEOUT_SECONDS }, what: `drain ${node} (at most ${DRAIN_TIMEOUT_SECONDS}s; an unreachable API is a warning)` },
+    };
+}
+
 /** Create the token, join and registration steps of one node, as children of `parent`. */
 export function joinNode(name: string, a: JoinArgs, parent: pulumi.Resource): JoinSteps {
     const child = { parent };
-    const { id, token } = bootstrapToken(`${name}-bootstrap-token`, child);
+    const { token } = bootstrapToken(`${name}-bootstrap-token`, child);
     const initNode = a.initNode;
+    const asControlPlane = a.controlPlanePki !== undefined;
 
+    // Made only once the node's host is prepared (so a host that fails
+    // preflight or prepare never gets a token) and right before its join.
     const tokenStep = step(`${name}-token`, {
         connection: initNode.connection,
-        user: initNode.user,
-        script: "token",
-        vars: { TOKEN_ID: id, TOKEN_TTL_SECONDS: JOIN_TOKEN_TTL_SECONDS, NODE_NAME: a.host.name },
+        target: initNode.target,
+        ...tokenCall(a.spec, a.host),
         stdin: token.apply((t) => encodeBundle({ token: t })),
-        onDelete: { script: "forget-node", vars: { NODE_NAME: a.host.name, TOKEN_ID: id } },
-    }, { ...child, dependsOn: [...new Set([initNode.init, ...(a.after ?? [])])] });
+        secretStdin: true,
+    }, { ...child, dependsOn: [...new Set([initNode.init, a.prepare, ...(a.after ?? [])])] });
 
-    const bundle = pulumi.all([token, a.controlPlanePki ?? pulumi.output({} as Record<string, string>)])
-        .apply(([t, pki]) => encodeBundle({ token: t, ...pki }));
+    const bundle = pulumi.all([token, a.caCertHash, a.caCertPem, a.controlPlanePki ?? pulumi.output({} as Record<string, string>)])
+        .apply(([t, hash, ca, pki]) => encodeBundle({ ...pki, token: t, "ca-cert-hash": hash, "pki/ca.crt": ca }));
     const joinStep = step(`${name}-join`, {
         connection: a.connection,
-        user: a.host.user,
-        script: "join",
-        vars: {
-            NODE_NAME: a.host.name,
-            IS_CONTROL_PLANE: a.controlPlanePki !== undefined,
-            TOKEN_TTL_SECONDS: JOIN_TOKEN_TTL_SECONDS,
-            JOIN_CONFIG: a.caCertHash.apply((hash) => renderJoinConfig(a.spec, a.host, hash, a.controlPlanePki !== undefined)),
-        },
+        target: targetOf(a.host),
+        ...joinCall(a.spec, a.host, asControlPlane, `${name}-token`),
         stdin: bundle,
-        onDelete: { script: "reset", vars: { NODE_NAME: a.host.name } },
-    }, { ...child, dependsOn: [tokenStep, a.prepare] });
+        secretStdin: true,
+    }, { ...child, dependsOn: [a.prepare, tokenStep] });
 
+    // stdin is the token step's output line: this step runs again whenever
+    // that one ran, so a token never outlives a successful join.
     const nodeStep = step(`${name}-node`, {
         connection: initNode.connection,
-        user: initNode.user,
-        script: "node-ready",
-        vars: { NODE_NAME: a.host.name, NODE_LABELS: a.labels, TOKEN_ID: id },
-        onDelete: { script: "drain", vars: { NODE_NAME: a.host.name, DRAIN_TIMEOUT_SECONDS } },
+        target: initNode.target,
+        ...nodeCall(a.host, a.labels),
+        stdin: tokenStep.stdout,
+        secretStdin: true,
     }, { ...child, dependsOn: [joinStep] });
 
     return { token: tokenStep, join: joinStep, node: nodeStep };

@@ -11,6 +11,9 @@ export const ROLES: readonly Role[] = ["control-plane", "worker"];
 /** Pod network add-ons the program knows how to install. */
 export type CniName = "flannel" | "calico" | "cilium";
 export const CNIS: readonly CniName[] = ["flannel", "calico", "cilium"];
+/** `network.cni`: one of CNIS, or "none" (the user installs the pod network). */
+export type CniChoice = CniName | "none";
+export const CNI_CHOICES: readonly CniChoice[] = [...CNIS, "none"];
 
 /** kube-proxy modes that are not deprecated (ipvs is deprecated since 1.35). */
 export type ProxyMode = "iptables" | "nftables";
@@ -47,7 +50,7 @@ export interface NetworkSpec {
     podSubnet: string;
     serviceSubnet: string;
     dnsDomain: string;
-    cni: CniName;
+    cni: CniChoice;
 }
 
 /** How clients and nodes reach the Kubernetes API. */
@@ -104,6 +107,14 @@ export interface PackagesSpec {
     localRepository?: LocalRepositorySpec;
 }
 
+/**
+ * Where a Helm chart comes from instead of its upstream repository (see
+ * `versions.ts`): a mirror repository serving the same chart and version, or
+ * a chart archive / directory on the machine that runs Pulumi (air-gapped
+ * sites; lets `pulumi preview` work offline).
+ */
+export type ChartSource = { repo: string } | { path: string };
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -116,6 +127,8 @@ export interface ClusterSpec {
     kubeadm: KubeadmSpec;
     preflight: PreflightSpec;
     packages: PackagesSpec;
+    /** Chart sources overriding the pinned upstream repositories, by chart name. */
+    charts: Readonly<Record<string, ChartSource>>;
 }
 
 /** The SSH private key and other secret inputs; kept apart from the plain model so it can be logged and compared. */

@@ -94,3 +94,8 @@ export const CNI_CHARTS: Record<CniName, ChartPin> = {
         namespace: "kube-system",
     },
 };
+
+/** Every chart the program can install, by chart name (the keys of the stack config's `charts`). */
+export function chartNames(): string[] {
+    return [...new Set(Object.values(CNI_CHARTS).map((p) => p.chart))];
+}

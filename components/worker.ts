@@ -12,7 +12,8 @@ export interface WorkerArgs {
     /** The host's prepare step. */
     prepare: command.remote.Command;
     initNode: InitNode;
-    /** `sha256:` discovery hash of the cluster CA. */
+    /** The cluster CA certificate (PEM) and its `sha256:` discovery hash. */
+    caCertPem: pulumi.Output<string>;
     caCertHash: pulumi.Output<string>;
 }
 
@@ -32,6 +33,7 @@ export class Worker extends pulumi.ComponentResource {
             connection: args.connection,
             prepare: args.prepare,
             initNode: args.initNode,
+            caCertPem: args.caCertPem,
             caCertHash: args.caCertHash,
             labels: [WORKER_ROLE_LABEL],
         }, this);

@@ -177,8 +177,13 @@ const badConfigs: [string, RawConfig, string, string][] = [
     ["node address of the wrong family", withChange((c) => (host(c, 1)["internalAddress"] = "fd00::11")), "hosts[1].internalAddress", "is IPv6 but the cluster network is IPv4"],
     ["dnsDomain invalid", withChange((c) => (c["network"] = { dnsDomain: "cluster_local" })), "network.dnsDomain", "not a valid DNS domain"],
     ["dnsDomain uppercase", withChange((c) => (c["network"] = { dnsDomain: "Cluster.Local" })), "network.dnsDomain", `write it in lowercase: "cluster.local"`],
-    ["unknown cni", withChange((c) => (c["network"] = { cni: "weave" })), "network.cni", `use one of "flannel", "calico" or "cilium"`],
+    ["unknown cni", withChange((c) => (c["network"] = { cni: "weave" })), "network.cni", `use one of "flannel", "calico", "cilium" or "none"`],
     ["cni typo", withChange((c) => (c["network"] = { cni: "cillium" })), "network.cni", `did you mean "cilium"?`],
+    ["charts unknown chart", withChange((c) => (c["charts"] = { flanel: { repo: "https://m.example/f" } })), "charts.flanel", `did you mean "flannel"?`],
+    ["charts both repo and path", withChange((c) => (c["charts"] = { flannel: { repo: "https://m.example/f", path: "/tmp" } })), "charts.flannel", "not both"],
+    ["charts repo not a URL", withChange((c) => (c["charts"] = { flannel: { repo: "m.example/f" } })), "charts.flannel.repo", "not a chart repository URL"],
+    ["charts path missing", withChange((c) => (c["charts"] = { flannel: { path: "./no-such-chart-v0.28.5.tgz" } })), "charts.flannel.path", "does not exist"],
+    ["charts empty source", withChange((c) => (c["charts"] = { flannel: {} })), "charts.flannel", "needs repo or path"],
     ["apiServer not an object", withChange((c) => (c["apiServer"] = "k8s.example.com")), "apiServer", "must be an object"],
     ["apiServer.address with scheme", withChange((c) => (c["apiServer"] = { address: "https://k8s.example.com:6443" })), "apiServer.address", `drop the scheme and any path: write "k8s.example.com:6443"`],
     ["apiServer.address with port", withChange((c) => (c["apiServer"] = { address: "k8s.example.com:6443" })), "apiServer.address", "put the port in `apiServer.port`"],
@@ -343,6 +348,19 @@ describe("every problem is reported at once", () => {
 });
 
 describe("parseClusterConfig accepts good configs", () => {
+    test("network.cni none: no pod network is installed by the program", () => {
+        expect(parseClusterConfig(withChange((c) => (c["network"] = { cni: "none" })), "demo").network.cni).toBe("none");
+    });
+
+    test("charts: a mirror repository or a local chart archive per chart name", () => {
+        const archive = require("path").join(require("os").tmpdir(), `flannel-${process.pid}.tgz`);
+        require("fs").writeFileSync(archive, "");
+        const spec = parseClusterConfig(withChange((c) => {
+            c["charts"] = { flannel: { path: archive }, cilium: { repo: " https://mirror.example/cilium " } };
+        }), "demo");
+        expect(spec.charts).toEqual({ flannel: { path: archive }, cilium: { repo: "https://mirror.example/cilium" } });
+    });
+
     test("preflight.ignore and a local package repository", () => {
         const spec = parseClusterConfig(withChange((c) => {
             c["preflight"] = { ignore: ["cgroup", "port", "cgroup"] };
@@ -384,6 +402,7 @@ describe("parseClusterConfig accepts good configs", () => {
             },
             preflight: { ignore: [] },
             packages: {},
+            charts: {},
         };
         expect(spec).toEqual(expected);
         expect("internalAddress" in (spec.hosts[0] ?? {})).toBe(false);

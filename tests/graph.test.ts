@@ -19,39 +19,46 @@ describe("1 control plane + 2 workers", () => {
         run = await runProgram(rawConfig());
     });
 
-    test("every host gets preflight then prepare; init on the first control plane; each worker token -> join -> node", () => {
+    test("every host gets scripts, preflight, prepare; init on the first control plane; each worker token -> join -> node", () => {
         const names = run.commands().map((c) => c.name).sort();
         expect(names).toEqual([
-            "cp-1-init", "cp-1-preflight", "cp-1-prepare",
-            "worker-1-join", "worker-1-node", "worker-1-preflight", "worker-1-prepare", "worker-1-token",
-            "worker-2-join", "worker-2-node", "worker-2-preflight", "worker-2-prepare", "worker-2-token",
+            "cp-1-init", "cp-1-preflight", "cp-1-prepare", "cp-1-scripts",
+            "worker-1-join", "worker-1-node", "worker-1-preflight", "worker-1-prepare", "worker-1-scripts", "worker-1-token",
+            "worker-2-join", "worker-2-node", "worker-2-preflight", "worker-2-prepare", "worker-2-scripts", "worker-2-token",
         ]);
     });
 
-    test("explicit order: preflight -> prepare -> init -> token -> join -> node", () => {
-        expect(run.byName("cp-1-preflight").dependsOn).toEqual([]);
+    test("explicit order: scripts -> preflight -> prepare -> init -> token -> join -> node", () => {
+        const settings = ["cp-1-settings", "kubeadm-cluster-settings", "worker-1-settings", "worker-2-settings"];
+        expect(run.byName("cp-1-scripts").dependsOn).toEqual(settings);
+        expect(run.byName("cp-1-preflight").dependsOn).toEqual(["cp-1-scripts"]);
         expect(run.byName("cp-1-prepare").dependsOn).toEqual(["cp-1-preflight"]);
         expect(run.byName("cp-1-init").dependsOn).toEqual(["cp-1-prepare"]);
         for (const w of ["worker-1", "worker-2"]) {
-            expect(run.byName(`${w}-prepare`).dependsOn).toEqual([`${w}-preflight`]);
-            expect(run.byName(`${w}-token`).dependsOn).toEqual(["cp-1-init"]);
+            expect(run.byName(`${w}-preflight`).dependsOn).toEqual([`${w}-scripts`]);
+            expect(run.byName(`${w}-token`).dependsOn).toEqual(["cp-1-init", `${w}-prepare`]);
             expect(run.byName(`${w}-join`).dependsOn).toEqual([`${w}-prepare`, `${w}-token`]);
             expect(run.byName(`${w}-node`).dependsOn).toEqual([`${w}-join`]);
         }
+        // prepare also waits for the preflight of the hosts listed before (the duplicate-identity check)
+        expect(run.byName("worker-1-prepare").dependsOn).toEqual(["cp-1-preflight", "worker-1-preflight"]);
+        expect(run.byName("worker-2-prepare").dependsOn).toEqual(["cp-1-preflight", "worker-1-preflight", "worker-2-preflight"]);
     });
 
-    test("workers wait neither for each other nor for the CNI; the provider and CNI wait for init only", () => {
+    test("workers do not wait for each other; the provider waits for init; the CNI for every node", () => {
+        // The only waits across hosts: the settings check, and the preflight of
+        // hosts listed earlier (the duplicate-identity check before prepare).
         const w1 = run.dependencies("worker-1-node");
-        expect([...w1].filter((n) => n.startsWith("worker-2") || n.includes("cni"))).toEqual([]);
+        expect(changingSteps([...w1]).filter((n) => n.startsWith("worker-2") || n.includes("cni"))).toEqual([]);
         expect(w1.has("cp-1-init")).toBe(true);
         const w2 = run.dependencies("worker-2-join");
-        expect([...w2].filter((n) => n.startsWith("worker-1"))).toEqual([]);
+        expect(changingSteps([...w2]).filter((n) => n.startsWith("worker-1-"))).toEqual([]);
 
         expect(run.byName("kubeadm-cluster-k8s").dependsOn).toEqual(["cp-1-init"]);
         const release = run.byName("kubeadm-cluster-cni-release");
         expect(release.type).toBe("kubernetes:helm.sh/v3:Release");
-        const cniDeps = run.dependencies("kubeadm-cluster-cni-namespace");
-        expect([...cniDeps].filter((n) => n.startsWith("worker-"))).toEqual([]);
+        expect(release.dependsOn).toEqual(["cp-1-init", "kubeadm-cluster-cni-namespace", "worker-1-node", "worker-2-node"]);
+        expect(run.byName("kubeadm-cluster-cni-namespace").dependsOn).toEqual(["cp-1-init", "worker-1-node", "worker-2-node"]);
     });
 
     test("token and node steps run on the first control plane, join on the worker itself", () => {
@@ -68,12 +75,16 @@ describe("1 control plane + 2 workers", () => {
         }
     });
 
-    test("teardown steps: drain on the control plane, reset on the node, forget the node last", () => {
-        expect(text(run.byName("worker-1-node"), "delete")).toContain("drain");
-        expect(text(run.byName("worker-1-join"), "delete")).toContain("kubeadm reset");
-        expect(text(run.byName("worker-1-token"), "delete")).toContain("delete node");
-        expect(text(run.byName("cp-1-init"), "delete")).toContain("kubeadm reset");
-        expect(run.byName("cp-1-prepare").inputs.delete).toBeUndefined();
+    test("teardown steps: drain on the control plane, reset on the node, forget the node last, scripts removed after all", () => {
+        expect(text(run.byName("worker-1-node"), "delete")).toContain('source "$KP_LIB/drain.sh"');
+        expect(text(run.byName("worker-1-join"), "delete")).toContain('source "$KP_LIB/reset.sh"');
+        expect(text(run.byName("worker-1-token"), "delete")).toContain('source "$KP_LIB/forget-node.sh"');
+        expect(text(run.byName("cp-1-init"), "delete")).toContain('source "$KP_LIB/reset.sh"');
+        expect(text(run.byName("worker-1-scripts"), "delete")).toContain('source "$KP_LIB/uninstall.sh"');
+        for (const step of ["cp-1-preflight", "cp-1-prepare"]) {
+            expect(run.byName(step).inputs.delete).toBeUndefined();
+            expect(run.byName(step).inputs.update).toBeUndefined();
+        }
     });
 
     test("init renders a v1beta4 config with the right endpoint, subnets and SANs", () => {
@@ -89,17 +100,21 @@ describe("1 control plane + 2 workers", () => {
         expect(init).not.toContain("taints: []");
     });
 
-    test("the join config carries the discovery hash of the CA the PKI produced", async () => {
-        const hash = await run.value(run.cluster.provider.id.apply(() => "")).then(() =>
-            require("../components/pki").discoveryHash(testPki().caCert));
-        const join = text(run.byName("worker-1-join"), "create");
-        expect(join).toContain(hash);
-        expect(join).toContain("__BOOTSTRAP_TOKEN__");
-        expect(join).toContain("apiServerEndpoint: 10.0.0.10:6443");
+    test("the join gets the discovery hash of the CA the PKI produced, the CA and its token on stdin; the endpoint in its text", () => {
+        const hash = require("../components/pki").discoveryHash(testPki().caCert);
+        const join = run.byName("worker-1-join");
+        const files = bundleFiles(reveal<string>(join.inputs.stdin));
+        expect(files["ca-cert-hash"]).toBe(hash);
+        expect(files["pki/ca.crt"]).toBe(testPki().caCert);
+        expect(files.token).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+        expect(text(join, "create")).toContain("readonly API_ENDPOINT='10.0.0.10:6443'");
+        expect(text(join, "create")).not.toContain("discovery:");
     });
 
-    test("the prepare variant follows the OS family preflight reported", () => {
-        expect(text(run.byName("cp-1-prepare"), "create")).toContain("step 'prepare-debian'");
+    test("prepare is the same OS-agnostic script for every host (the family is picked on the host)", () => {
+        const body = (n: string) => text(run.byName(n), "create").split("\n").slice(3).join("\n").replace(/IS_CONTROL_PLANE='(true|false)'/, "");
+        expect(text(run.byName("cp-1-prepare"), "create")).toContain('source "$KP_LIB/prepare.sh"');
+        expect(body("worker-1-prepare").replace(/worker-1/g, "X")).toEqual(body("worker-2-prepare").replace(/worker-2/g, "X"));
     });
 
     test("the CNI gets podSubnet as its pod CIDR", () => {
@@ -147,13 +162,14 @@ describe("1 control plane + 2 workers", () => {
                 const r = run.byName(name);
                 expect(isSecretValue(r.inputs.stdin)).toBe(true);
                 expect(r.secretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr"]));
-                expect(reveal<{ logging: string }>(r.inputs).logging).toBe("stderr");
+                // scripts never print secrets: their progress is shown, their outputs kept secret in the state
+                expect(reveal<{ logging: string }>(r.inputs).logging).toBe("stdoutAndStderr");
             }
-            // The init bundle carries the CA key; the worker bundle only the token.
+            // The init bundle carries the CA key; the worker bundle only the token and the public CA.
             const initBundle = reveal<string>(run.byName("cp-1-init").inputs.stdin);
             expect(initBundle).toContain("pki/ca.key ");
             const joinBundle = reveal<string>(run.byName("worker-1-join").inputs.stdin);
-            expect(joinBundle.split("\n").filter(Boolean).map((l) => l.split(" ")[0])).toEqual(["token"]);
+            expect(Object.keys(bundleFiles(joinBundle))).toEqual(["ca-cert-hash", "pki/ca.crt", "token"]);
         });
 
         test("the SSH key is a secret in every connection; the kubeconfig is a secret", async () => {
@@ -182,8 +198,8 @@ describe("a single host with both roles", () => {
         }));
     });
 
-    test("only preflight, prepare and init; no join steps", () => {
-        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-init", "solo-preflight", "solo-prepare"]);
+    test("only scripts, preflight, prepare and init; no join steps", () => {
+        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-init", "solo-preflight", "solo-prepare", "solo-scripts"]);
     });
 
     test("the node is schedulable: no control-plane taint", () => {
@@ -211,42 +227,34 @@ describe("three control planes", () => {
     });
 
     test("control planes join one at a time, after init", () => {
-        expect(run.byName("cp-2-token").dependsOn).toEqual(["cp-1-init"]);
-        expect(run.byName("cp-3-token").dependsOn).toEqual(["cp-1-init", "cp-2-node"]);
+        expect(run.byName("cp-2-token").dependsOn).toEqual(["cp-1-init", "cp-2-prepare"]);
+        expect(run.byName("cp-3-token").dependsOn).toEqual(["cp-1-init", "cp-2-node", "cp-3-prepare"]);
         expect(run.dependencies("cp-3-join").has("cp-2-join")).toBe(true);
     });
 
     test("workers do not wait for the other control planes", () => {
-        expect([...run.dependencies("worker-1-join")].filter((n) => n.startsWith("cp-2") || n.startsWith("cp-3"))).toEqual([]);
+        expect(changingSteps([...run.dependencies("worker-1-join")]).filter((n) => n.startsWith("cp-2") || n.startsWith("cp-3"))).toEqual([]);
     });
 
     test("joining control planes get the shared CA files on stdin and join with controlPlane set", () => {
         const cp2 = run.byName("cp-2-join");
-        const files = reveal<string>(cp2.inputs.stdin).split("\n").filter(Boolean).map((l) => l.split(" ")[0]);
+        const files = Object.keys(bundleFiles(reveal<string>(cp2.inputs.stdin)));
         expect(files).toEqual([
-            "pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/etcd/ca.key",
+            "ca-cert-hash", "pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/etcd/ca.key",
             "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key", "pki/sa.key", "pki/sa.pub", "token",
         ]);
         expect(text(cp2, "create")).toContain("controlPlane:");
-        expect(text(cp2, "create")).toContain("apiServerEndpoint: 192.0.2.100:6443");
+        expect(text(cp2, "create")).toContain("readonly API_ENDPOINT='192.0.2.100:6443'");
     });
 
-    test("the stable API address is the control-plane endpoint and a SAN", () => {
+    test("the stable API address is the control-plane endpoint and a SAN; other control planes' addresses are not (kubeadm adds each one's own)", () => {
         const init = text(run.byName("cp-1-init"), "create");
         expect(init).toContain("controlPlaneEndpoint: 192.0.2.100:6443");
         expect(init).toContain("- 192.0.2.100");
-        expect(init).toContain("- 192.0.2.13");
+        expect(init).not.toContain("- 192.0.2.13");
     });
 });
 
-describe("a RHEL-family host", () => {
-    test("gets the dnf prepare variant", async () => {
-        const { healthyFacts } = await import("./harness");
-        const run = await runProgram(rawConfig({}, 1), { facts: (n) => healthyFacts(n, n === "worker-1" ? "rhel" : "debian") });
-        expect(text(run.byName("worker-1-prepare"), "create")).toContain("step 'prepare-rhel'");
-        expect(text(run.byName("cp-1-prepare"), "create")).toContain("step 'prepare-debian'");
-    });
-});
 
 describe("adding a host", () => {
     test("changes nothing for the existing hosts: only the new host's steps are new", async () => {
@@ -258,7 +266,7 @@ describe("adding a host", () => {
         const added = [...after.keys()].filter((n) => !before.has(n)).sort();
         expect(added).toEqual([
             "worker-3", "worker-3-bootstrap-token-id", "worker-3-bootstrap-token-secret",
-            "worker-3-join", "worker-3-node", "worker-3-preflight", "worker-3-prepare", "worker-3-token",
+            "worker-3-join", "worker-3-node", "worker-3-preflight", "worker-3-prepare", "worker-3-scripts", "worker-3-settings", "worker-3-token",
         ]);
     });
 
@@ -278,9 +286,22 @@ describe("re-running the program", () => {
         const first = fingerprint(await runProgram(rawConfig()));
         const second = fingerprint(await runProgram(rawConfig()));
         expect(second).toEqual(first);
-        expect(first.length).toBe(13);
+        expect(first.length).toBe(16);
     });
 });
+
+/** Steps that change a host (not the read-only checks and records every host waits for). */
+function changingSteps(names: string[]): string[] {
+    return names.filter((n) => !/-(settings|scripts|preflight)$/.test(n));
+}
+
+/** The files of a stdin bundle (`<path> <base64>` lines). */
+function bundleFiles(bundle: string): Record<string, string> {
+    return Object.fromEntries(bundle.split("\n").filter(Boolean).map((l) => {
+        const [p, data] = l.split(" ");
+        return [p, Buffer.from(data, "base64").toString("utf8")];
+    }));
+}
 
 function keyBody(pem: string): string {
     // A distinctive line from the middle of the PEM body.

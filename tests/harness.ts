@@ -3,6 +3,25 @@
  * name, inputs (with secret markers kept), explicit dependsOn and parent.
  * Certificates and keys returned by the mocks are real ones made by openssl,
  * so anything the program computes from them (the discovery hash) is real.
+ *
+ * It is also a small model of the Pulumi engine's deployment semantics, so
+ * that a sequence of runs (`up`, a config change, `up --replace X`, removing
+ * a host, destroy) can be driven against real hosts (the host tier) or
+ * inspected (the fast tier). What it models, from the Pulumi and
+ * pulumi-command documentation and source (the README's "Lifecycle"):
+ *   - a resource absent from the previous state is created (`create` runs);
+ *   - one whose inputs changed is updated (`update` runs, or `create` when
+ *     there is no `update`); one whose inputs are unchanged is left alone;
+ *   - `ignoreChanges` properties keep their previous values;
+ *   - a replaced resource (`--replace`) is created anew, and the OLD
+ *     resource's `delete` runs at the end (create-before-delete);
+ *   - resources no longer in the program are deleted at the end, in reverse
+ *     dependency order, with the `delete` command stored in the state;
+ *   - the first failed operation stops new operations (no deletes either);
+ *   - in a preview nothing runs: a created resource's computed outputs are
+ *     unknown, an updated remote command keeps its previous stdout.
+ * Not modelled (only the real engine shows them): the CLI's display, the
+ * providers' own errors and retries, refresh, parallelism limits.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -21,10 +40,13 @@ export interface Recorded {
     type: string;
     name: string;
     inputs: Record<string, unknown>;
+    /** Explicit dependsOn (resource names), including resources an Output in dependsOn carries. */
     dependsOn: string[];
     parent?: string;
     /** `additionalSecretOutputs` resource option. */
     secretOutputs?: string[];
+    /** `ignoreChanges` resource option. */
+    ignoreChanges?: string[];
 }
 
 /** Recognisable secret values fed to the program, so a test can look for leaks. */
@@ -70,6 +92,9 @@ export function reveal<T = unknown>(v: unknown): T {
     return v as T;
 }
 
+/** The value Pulumi mocks use for an unknown (computed, not yet known) property. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
 let material: { caCert: string; caKey: string; rsaKey: string; rsaPub: string } | undefined;
 
 /** A real ECDSA P-256 CA and an RSA key, made once per test process with openssl. */
@@ -104,23 +129,42 @@ export function healthyFacts(node: string, family: "debian" | "rhel" = "debian")
     };
 }
 
-/** A remote command as the mocks see it, secrets revealed: what the command provider would run. */
+/** What the engine does with a resource in a run. */
+export type Operation = "create" | "update" | "same" | "replace" | "delete" | "delete-replaced";
+
+/** A remote command as the engine runs it, secrets revealed: which command text, with what stdin, where. */
 export interface CommandCall {
     name: string;
-    create: string;
+    /** Which of the resource's commands runs. */
+    field: "create" | "update" | "delete";
+    /** The command text. */
+    command: string;
+    /** Why: the engine operation. */
+    op: Operation;
     stdin?: string;
     connection: { host: string; port: number; user: string };
 }
+
+/** One resource in the engine's state after a run. */
+export interface StateEntry {
+    type: string;
+    name: string;
+    /** Inputs, secrets revealed (what the next run compares with). */
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+    dependsOn: string[];
+}
+
+/** The engine's state between runs: resources by name. */
+export type EngineState = ReadonlyMap<string, StateEntry>;
 
 export interface RunOptions {
     /** Facts per host name; default healthyFacts. */
     facts?: (node: string) => HostFacts;
     /**
-     * Run each remote command for real when the program registers it (the
-     * Pulumi SDK registers a resource only after its dependencies registered,
-     * so this follows the program's own order). Its stdout becomes the
-     * command's `stdout` output. A rejection fails that resource, as a
-     * failed command fails `pulumi up`.
+     * Run each remote command for real when the engine would (see the module
+     * comment): its stdout becomes the command's `stdout` output. A rejection
+     * fails that resource, as a failed command fails `pulumi up`.
      */
     execute?: (call: CommandCall) => Promise<{ stdout: string; stderr: string }>;
     /**
@@ -130,14 +174,32 @@ export interface RunOptions {
      * fresh (e.g. with jest.isolateModules), returning its exports.
      */
     loadIndex?: () => Record<string, unknown>;
+    /** The state a previous run left (default: a new stack). */
+    state?: EngineState;
+    /** `pulumi up --replace` of these resource names. */
+    replace?: string[];
+    /** `pulumi preview`: nothing runs; created resources' computed outputs are unknown. */
+    preview?: boolean;
+    /** Config values set as secrets (default: ssh, when loadIndex is used). */
+    secretKeys?: string[];
+    /** Run the SSH reachability check for real (default: skipped, mock hosts do not exist). */
+    checkReachability?: boolean;
+    /** Make these (non-command) resources fail, as a failed add-on would (e.g. the CNI release). */
+    failResources?: string[];
 }
 
 export interface Run {
     resources: Recorded[];
     /** The entry point's exports (only with RunOptions.loadIndex). */
     exports?: Record<string, unknown>;
-    /** Commands whose execution failed (only with RunOptions.execute). */
+    /** Resources whose operation failed (the command failed or was not started after an earlier failure). */
     failures: { name: string; error: Error }[];
+    /** Errors the program itself raised (a rejected registration: refused config, unreachable host, ...). */
+    errors: Error[];
+    /** What the engine did to each resource, in the order it happened. */
+    operations: { name: string; op: Operation }[];
+    /** The state after this run (feed it to the next run). */
+    state: EngineState;
     cluster: Cluster;
     /** Resolve an output of the program. */
     value<T>(o: pulumi.Output<T>): Promise<T>;
@@ -164,116 +226,239 @@ export function rawConfig(overrides: Partial<RawConfig> = {}, workers = 2): RawC
     };
 }
 
-/** Run the program (Cluster from a raw config) under mocks and wait until every resource is registered. */
-export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise<Run> {
+function sameJson(a: unknown, b: unknown): boolean {
+    return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Outputs the mocks make up for a resource that is created (no execute hook). */
+function madeUpOutputs(type: string, name: string, inputs: Record<string, unknown>, factsFor: (n: string) => HostFacts): Record<string, unknown> {
     const pki = testPki();
-    const resources: Recorded[] = [];
+    switch (type) {
+        case "command:remote:Command":
+            return { stdout: name.endsWith("-preflight") ? JSON.stringify(factsFor(name.replace(/-preflight$/, ""))) + "\n" : "", stderr: "" };
+        case "tls:index:PrivateKey":
+            return inputs.algorithm === "RSA" ? { privateKeyPem: pki.rsaKey, publicKeyPem: pki.rsaPub } : { privateKeyPem: pki.caKey, publicKeyPem: "EC-PUBLIC" };
+        case "tls:index:SelfSignedCert":
+        case "tls:index:LocallySignedCert":
+            return { certPem: pki.caCert };
+        case "tls:index:CertRequest":
+            return { certRequestPem: "CSR" };
+        case "random:index:RandomString":
+            return { result: hash(name).slice(0, 6) };
+        case "random:index:RandomPassword":
+            return { result: SECRET_MARKERS.tokenSecret(name) };
+        default:
+            return {};
+    }
+}
+
+/** Computed outputs per type: what is unknown in a preview of a create. */
+const COMPUTED: Record<string, string[]> = {
+    "command:remote:Command": ["stdout", "stderr"],
+    "tls:index:PrivateKey": ["privateKeyPem", "publicKeyPem"],
+    "tls:index:SelfSignedCert": ["certPem"],
+    "tls:index:LocallySignedCert": ["certPem"],
+    "tls:index:CertRequest": ["certRequestPem"],
+    "random:index:RandomString": ["result"],
+    "random:index:RandomPassword": ["result"],
+};
+
+/** Run the program under mocks, as the engine model above would, and wait until every resource is registered and every operation done. */
+export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise<Run> {
+    testPki();
+    const prevState = opts.state ?? new Map<string, StateEntry>();
+    const replace = new Set(opts.replace ?? []);
     const registered: Recorded[] = [];
     const failures: { name: string; error: Error }[] = [];
+    const errors: Error[] = [];
+    const operations: { name: string; op: Operation }[] = [];
+    const outputsByName = new Map<string, Record<string, unknown>>();
+    const replacedOld: StateEntry[] = [];
     let inflight = 0;
+    let failed = false;
     const factsFor = opts.facts ?? ((n: string) => healthyFacts(n));
+    const preview = opts.preview === true;
+    const optsByName = new Map<string, pulumi.ResourceOptions>();
+
+    // A failed registration (a refused change, a failed step) rejects the
+    // registrations of everything depending on it, as unhandled rejections
+    // (the language host reports them in a real run). Collect them for the
+    // run instead of the test framework's handlers, which are put back at the end.
+    const real: NodeJS.Process = (globalThis as { __realProcess?: NodeJS.Process }).__realProcess ?? process;
+    const saved = real.listeners("unhandledRejection");
+    real.removeAllListeners("unhandledRejection");
+    const collect = (e: unknown) => errors.push(e instanceof Error ? e : new Error(String(e)));
+    real.on("unhandledRejection", collect);
+
+    const runCommand = async (name: string, field: CommandCall["field"], op: Operation, inputs: Record<string, unknown>) => {
+        if (failed) throw new Error(`${name}: not started, an earlier step failed`);
+        const i = inputs as { stdin?: string; connection: CommandCall["connection"] } & Record<string, unknown>;
+        const text = i[field] as string | undefined;
+        if (text === undefined) return { stdout: "", stderr: "" };
+        inflight++;
+        try {
+            return await opts.execute!({ name, field, command: text, op, stdin: i.stdin, connection: i.connection });
+        } catch (e) {
+            failed = true;
+            failures.push({ name, error: e as Error });
+            throw e;
+        } finally {
+            inflight--;
+        }
+    };
 
     await pulumi.runtime.setMocks({
         newResource(args: pulumi.runtime.MockResourceArgs) {
             // "tls:index/privateKey:PrivateKey" -> "tls:index:PrivateKey"
             const type = args.type.replace(/:index\/\w+:/, ":index:");
-            registered.push({ type, name: args.name, inputs: args.inputs, dependsOn: [] });
-            const state: Record<string, unknown> = { ...args.inputs };
-            switch (type) {
-                case "command:remote:Command":
-                    if (opts.execute) {
-                        const inputs = reveal<{ create: string; stdin?: string; connection: CommandCall["connection"] }>(args.inputs);
-                        inflight++;
-                        return opts.execute({ name: args.name, create: inputs.create, stdin: inputs.stdin, connection: inputs.connection })
-                            .then((out) => ({ id: `${args.name}-id`, state: { ...state, ...out } }))
-                            .catch((e) => {
-                                failures.push({ name: args.name, error: e as Error });
-                                throw e;
-                            })
-                            .finally(() => inflight--);
-                    }
-                    if (args.name.endsWith("-preflight")) {
-                        state.stdout = JSON.stringify(factsFor(args.name.replace(/-preflight$/, ""))) + "\n";
-                    } else {
-                        state.stdout = "";
-                    }
-                    state.stderr = "";
-                    break;
-                case "tls:index:PrivateKey":
-                    state.privateKeyPem = args.inputs.algorithm === "RSA" ? pki.rsaKey : pki.caKey;
-                    state.publicKeyPem = args.inputs.algorithm === "RSA" ? pki.rsaPub : "EC-PUBLIC";
-                    break;
-                case "tls:index:SelfSignedCert":
-                case "tls:index:LocallySignedCert":
-                    state.certPem = pki.caCert;
-                    break;
-                case "tls:index:CertRequest":
-                    state.certRequestPem = "CSR";
-                    break;
-                case "random:index:RandomString":
-                    state.result = hash(args.name).slice(0, 6);
-                    break;
-                case "random:index:RandomPassword":
-                    state.result = SECRET_MARKERS.tokenSecret(args.name);
-                    break;
+            const rec: Recorded = { type, name: args.name, inputs: args.inputs, dependsOn: [] };
+            registered.push(rec);
+            const prev = prevState.get(args.name);
+            const ignored = optsByName.get(args.name)?.ignoreChanges ?? [];
+            let inputs = reveal<Record<string, unknown>>(args.inputs);
+            if (prev) {
+                for (const p of ignored) {
+                    if (p in prev.inputs) inputs = { ...inputs, [p]: prev.inputs[p] };
+                    else delete inputs[p];
+                }
             }
-            return { id: `${args.name}-id`, state };
+            let op: Operation;
+            if (!prev) op = "create";
+            else if (replace.has(args.name)) op = "replace";
+            else if (sameJson(inputs, prev.inputs)) op = "same";
+            else op = "update";
+            operations.push({ name: args.name, op });
+
+            const finish = (outs: Record<string, unknown>) => {
+                const state = { ...inputs, ...outs };
+                if (!preview) outputsByName.set(args.name, outs);
+                return { id: `${args.name}-id`, state };
+            };
+            const isCommand = type === "command:remote:Command";
+            if (op === "same") return finish(prev!.outputs);
+            if (!preview && (opts.failResources ?? []).includes(args.name)) {
+                failed = true;
+                const e = new Error(`${args.name}: failed (the test made it fail)`);
+                failures.push({ name: args.name, error: e });
+                return Promise.reject(e);
+            }
+            if (preview) {
+                if (op === "update" && isCommand) return finish(prev!.outputs);
+                if (op === "update") return finish(prev!.outputs);
+                // create / replace: computed outputs are unknown
+                const made = madeUpOutputs(type, args.name, inputs, factsFor);
+                for (const k of COMPUTED[type] ?? []) delete made[k];
+                return finish(made);
+            }
+            if (isCommand && opts.execute) {
+                if (op === "replace") replacedOld.push(prev!);
+                const field: CommandCall["field"] = op === "update" && inputs.update !== undefined ? "update" : "create";
+                return runCommand(args.name, field, op, inputs).then((out) => finish(out));
+            }
+            if (prev && op === "update") return finish(prev.outputs);
+            return finish(madeUpOutputs(type, args.name, inputs, factsFor));
         },
         call(args: pulumi.runtime.MockCallArgs) {
             return args.inputs;
         },
-    }, "kubeadm-cluster", "test", false);
+    }, "kubeadm-cluster", "test", preview);
 
-    const pending: Array<{ name: string; type: string; opts: pulumi.ResourceOptions }> = [];
     const record: pulumi.ResourceTransformation = (a) => {
-        pending.push({ name: a.name, type: a.type, opts: a.opts });
+        optsByName.set(a.name, a.opts);
         return undefined;
     };
     let cluster: Cluster | undefined;
     // (not named `exports`: that would shadow the CommonJS exports object the
     // compiled mocks above read SECRET_MARKERS from)
     let indexExports: Record<string, unknown> | undefined;
-    if (opts.loadIndex) {
-        const config: Record<string, string> = {};
-        for (const [k, v] of Object.entries(raw)) {
-            if (v !== undefined) config[`kubeadm-cluster:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    try {
+        if (opts.loadIndex) {
+            const config: Record<string, string> = {};
+            for (const [k, v] of Object.entries(raw)) {
+                if (v !== undefined) config[`kubeadm-cluster:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+            }
+            pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? ["ssh"]).map((k) => `kubeadm-cluster:${k}`));
+            // (No stack resource under mocks to hang a transformation on, so
+            // dependsOn is not recorded in this mode.)
+            indexExports = opts.loadIndex();
+        } else {
+            const spec = parseClusterConfig(raw, "kubeadm-cluster");
+            const sshPrivateKey = pulumi.secret((raw.ssh as { privateKey: string }).privateKey);
+            cluster = new Cluster("kubeadm-cluster", {
+                spec, secrets: { sshPrivateKey }, skipReachabilityCheck: opts.checkReachability !== true,
+            }, { transformations: [record] });
         }
-        pulumi.runtime.setAllConfig(config, ["kubeadm-cluster:ssh"]);
-        // (No stack resource under mocks to hang a transformation on, so
-        // dependsOn is not recorded in this mode.)
-        indexExports = opts.loadIndex();
-    } else {
-        const spec = parseClusterConfig(raw, "kubeadm-cluster");
-        const sshPrivateKey = pulumi.secret((raw.ssh as { privateKey: string }).privateKey);
-        cluster = new Cluster("kubeadm-cluster", { spec, secrets: { sshPrivateKey } }, { transformations: [record] });
+
+        // Wait until registration settles (outputs resolve through several turns).
+        let last = -1;
+        let stable = 0;
+        while (stable < 5) {
+            await new Promise((r) => setTimeout(r, 20));
+            stable = registered.length === last && inflight === 0 ? stable + 1 : 0;
+            last = registered.length;
+        }
+    } finally {
+        // (rejections of dependents arrive a few turns after the one that failed)
+        await new Promise((r) => setTimeout(r, 150));
+        real.off("unhandledRejection", collect);
+        for (const l of saved) real.on("unhandledRejection", l as (...args: unknown[]) => void);
     }
 
-    // Wait until registration settles (outputs resolve through several turns).
-    let last = -1;
-    let stable = 0;
-    while (stable < 5) {
-        await new Promise((r) => setTimeout(r, 20));
-        stable = registered.length === last && inflight === 0 ? stable + 1 : 0;
-        last = registered.length;
-    }
     const seen = new Map<string, Recorded>(registered.map((r) => [r.name, r]));
-    for (const p of pending) {
-        const rec = seen.get(p.name);
+    const nameOf = (d: unknown) => (d as { __name?: string } | undefined)?.__name;
+    for (const [name, o] of optsByName) {
+        const rec = seen.get(name);
         if (!rec) continue;
-        const deps = p.opts.dependsOn;
-        const list = (Array.isArray(deps) ? deps : deps ? [deps] : []) as pulumi.Resource[];
-        rec.dependsOn = list.map((d) => (d as unknown as { __name: string }).__name).sort();
-        const parent = p.opts.parent as unknown as { __name?: string } | undefined;
-        rec.parent = parent?.__name;
-        rec.secretOutputs = (p.opts as pulumi.CustomResourceOptions).additionalSecretOutputs;
+        rec.dependsOn = (await resolveDependsOn(o.dependsOn)).map(nameOf).filter((n): n is string => !!n).sort();
+        rec.dependsOn = [...new Set(rec.dependsOn)];
+        rec.parent = nameOf(o.parent);
+        rec.secretOutputs = (o as pulumi.CustomResourceOptions).additionalSecretOutputs;
+        rec.ignoreChanges = o.ignoreChanges;
     }
-    resources.push(...seen.values());
+    const resources = [...seen.values()];
+
+    // The new state, as the engine keeps it: every operation that succeeded,
+    // the previous entry where one failed or never started (a failed create
+    // leaves nothing). Then the deletes: resources no longer in the program
+    // and the old halves of replacements, in reverse dependency order.
+    const state = new Map<string, StateEntry>();
+    const failedNames = new Set(failures.map((f) => f.name));
+    for (const r of resources) {
+        const prev = prevState.get(r.name);
+        if (failedNames.has(r.name) || !outputsByName.has(r.name)) {
+            if (prev) state.set(r.name, prev);
+            continue;
+        }
+        let inputs = reveal<Record<string, unknown>>(r.inputs);
+        if (prev) for (const p of r.ignoreChanges ?? []) if (p in prev.inputs) inputs = { ...inputs, [p]: prev.inputs[p] };
+        state.set(r.name, { type: r.type, name: r.name, inputs, outputs: outputsByName.get(r.name) ?? {}, dependsOn: r.dependsOn });
+    }
+    const gone = [...prevState.values()].filter((e) => !seen.has(e.name));
+    if (!preview && errors.length === 0 && !failed) {
+        for (const e of gone) operations.push({ name: e.name, op: "delete" });
+        for (const e of replacedOld) operations.push({ name: e.name, op: "delete-replaced" });
+        if (opts.execute) {
+            await runDeletes(
+                [...gone.map((e) => ({ entry: e, op: "delete" as const })), ...replacedOld.map((e) => ({ entry: e, op: "delete-replaced" as const }))],
+                prevState,
+                (e, op) => runCommand(e.name, "delete", op, e.inputs).then(() => undefined),
+            );
+        }
+    } else if (preview) {
+        for (const e of gone) operations.push({ name: e.name, op: "delete" });
+    } else {
+        // A failed run deletes nothing: the resources stay in the state.
+        for (const e of gone) state.set(e.name, e);
+    }
 
     const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply((v) => { resolve(v); return v; }));
     const secret = <T>(o: pulumi.Output<T>) => (o as unknown as { isSecret: Promise<boolean> }).isSecret;
     return {
         resources,
         failures,
+        errors,
+        operations,
+        state,
         cluster: cluster!,
         exports: indexExports,
         value,
@@ -300,4 +485,75 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
             return out;
         },
     };
+}
+
+/** The resources a dependsOn option names, including those carried by Outputs in it. */
+async function resolveDependsOn(d: unknown): Promise<unknown[]> {
+    if (!d) return [];
+    if (Array.isArray(d)) return (await Promise.all(d.map(resolveDependsOn))).flat();
+    if (d instanceof Promise) return resolveDependsOn(await d.catch(() => undefined));
+    if (pulumi.Output.isInstance(d)) {
+        const o = d as pulumi.Output<unknown> & { allResources?: () => Promise<Set<pulumi.Resource>> };
+        const carried = o.allResources ? [...(await o.allResources())] : [];
+        let value: unknown;
+        try {
+            value = await (o as unknown as { promise(): Promise<unknown> }).promise();
+        } catch {
+            value = undefined;
+        }
+        return [...(await resolveDependsOn(value)), ...carried];
+    }
+    return [d];
+}
+
+/**
+ * Run deletes as the engine does: a resource is deleted once nothing that
+ * depends on it is still waiting to be deleted (dependencies from the state
+ * the deletes belong to). Independent deletes run in parallel.
+ */
+async function runDeletes(
+    items: { entry: StateEntry; op: "delete" | "delete-replaced" }[],
+    prevState: EngineState,
+    del: (e: StateEntry, op: "delete" | "delete-replaced") => Promise<void>,
+): Promise<void> {
+    const deps = (name: string) => {
+        const out = new Set<string>();
+        const visit = (n: string) => {
+            for (const d of prevState.get(n)?.dependsOn ?? []) if (!out.has(d)) { out.add(d); visit(d); }
+        };
+        visit(name);
+        return out;
+    };
+    const pending = new Map(items.map((i) => [`${i.op}:${i.entry.name}`, i]));
+    while (pending.size > 0) {
+        const waiting = [...pending.values()];
+        const ready = waiting.filter((i) => !waiting.some((o) => o !== i && deps(o.entry.name).has(i.entry.name)));
+        if (ready.length === 0) throw new Error(`delete order has a cycle among ${[...pending.keys()].join(", ")}`);
+        for (const i of ready) pending.delete(`${i.op}:${i.entry.name}`);
+        await Promise.all(ready.map((i) => (i.entry.type === "command:remote:Command" ? del(i.entry, i.op) : Promise.resolve())));
+    }
+}
+
+/**
+ * `pulumi destroy`: every resource of the state deleted, in reverse
+ * dependency order, with the delete command stored in the state.
+ */
+export async function destroy(state: EngineState, execute: RunOptions["execute"]): Promise<{ name: string; op: Operation }[]> {
+    const done: { name: string; op: Operation }[] = [];
+    await runDeletes([...state.values()].map((entry) => ({ entry, op: "delete" as const })), state, async (e) => {
+        done.push({ name: e.name, op: "delete" });
+        const i = e.inputs as { delete?: string; stdin?: string; connection: CommandCall["connection"] };
+        if (i.delete !== undefined && execute) {
+            await execute({ name: e.name, field: "delete", command: i.delete, op: "delete", stdin: i.stdin, connection: i.connection });
+        }
+    });
+    return done;
+}
+
+/**
+ * The error the command provider (pulumi-command 1.2.1, remote/commandOutputs.go)
+ * reports when a command fails: `<exit>: running "<command text>":\n<stdout+stderr>`.
+ */
+export function providerError(command: string, exitStatus: number, output: string): string {
+    return `Process exited with status ${exitStatus}: running ${JSON.stringify(command)}:\n${output}`;
 }

@@ -3,7 +3,7 @@ import * as TOML from "smol-toml";
 import * as YAML from "yaml";
 import { parseClusterConfig } from "../components/config";
 import { renderContainerdConfig, renderCrictlConfig } from "../components/containerd";
-import { apiServerCertSans, hostPort, renderInitConfig, renderJoinConfig } from "../components/kubeadm/config";
+import { apiServerCertSans, discoverySection, hostPort, renderInitConfig, renderJoinConfig } from "../components/kubeadm/config";
 import { rawConfig } from "./harness";
 
 const spec = (o: Parameters<typeof rawConfig>[0] = {}) => parseClusterConfig(rawConfig(o), "demo");
@@ -29,20 +29,29 @@ describe("kubeadm config", () => {
         expect(kubelet).toMatchObject({ maxPods: 150, cgroupDriver: "systemd", kind: "KubeletConfiguration" });
     });
 
-    test("join config: worker has no controlPlane section, control plane has one", () => {
+    test("join config: no discovery (the join script writes it); worker has no controlPlane section, control plane has one", () => {
         const s = spec();
-        const worker = YAML.parse(renderJoinConfig(s, s.hosts[1], "sha256:abc", false));
+        const worker = YAML.parse(renderJoinConfig(s, s.hosts[1], false));
+        expect(worker.discovery).toBeUndefined();
         expect(worker.controlPlane).toBeUndefined();
-        expect(worker.discovery.bootstrapToken).toEqual({
-            apiServerEndpoint: "10.0.0.10:6443", token: "__BOOTSTRAP_TOKEN__", caCertHashes: ["sha256:abc"],
-        });
-        const cp = YAML.parse(renderJoinConfig(s, s.hosts[1], "sha256:abc", true));
+        expect(worker.nodeRegistration.name).toBe("worker-1");
+        const cp = YAML.parse(renderJoinConfig(s, s.hosts[1], true));
         expect(cp.controlPlane.localAPIEndpoint.advertiseAddress).toBe("10.0.0.11");
+        const full = YAML.parse(renderJoinConfig(s, s.hosts[1], false) + discoverySection("10.0.0.10:6443", "abcdef.0123456789abcdef", "sha256:abc"));
+        expect(full.discovery.bootstrapToken).toEqual({ apiServerEndpoint: "10.0.0.10:6443", token: "abcdef.0123456789abcdef", caCertHashes: ["sha256:abc"] });
     });
 
-    test("SANs cover every control-plane name and address and the API address", () => {
+    test("SANs: the API address, loopback and the extra SANs; not the control planes' own names and addresses (kubeadm adds each one's)", () => {
         const s = spec({ apiServer: { address: "k8s.example.com", extraSans: ["10.9.9.9"] } });
-        expect(apiServerCertSans(s)).toEqual(["10.0.0.10", "10.9.9.9", "127.0.0.1", "192.0.2.10", "cp-1", "k8s.example.com", "localhost"]);
+        expect(apiServerCertSans(s)).toEqual(["10.9.9.9", "127.0.0.1", "k8s.example.com", "localhost"]);
+        const three = spec({
+            hosts: [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `192.0.2.${10 + i}`, roles: ["control-plane"] })),
+        });
+        const two = spec({
+            hosts: [1, 2].map((i) => ({ name: `cp-${i}`, address: `192.0.2.${10 + i}`, roles: ["control-plane"] })),
+        });
+        // adding a control plane does not change the init configuration
+        expect(renderInitConfig(three, three.hosts[0])).toBe(renderInitConfig(two, two.hosts[0]));
     });
 
     test("IPv6 endpoints are bracketed", () => {

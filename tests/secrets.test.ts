@@ -10,6 +10,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+// Mock hosts do not exist: the SSH reachability check (tested in reach.test.ts) is left out here.
+jest.mock("../components/reach", () => ({
+    ...jest.requireActual("../components/reach"),
+    hostsReachable: () => require("@pulumi/pulumi").output(undefined),
+}));
+
 import { Run, SECRET_MARKERS, SECRET_SIG, SIG_KEY, allStrings, isSecretValue, plainStrings, rawConfig, runProgram, testPki } from "./harness";
 
 /** Serialise inputs as state: a secret becomes an opaque ciphertext marker. */

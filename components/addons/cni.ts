@@ -1,13 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { CniName, NetworkSpec } from "../model";
+import { ChartSource, CniName, NetworkSpec } from "../model";
 import { CNI_CHARTS, ChartPin } from "../versions";
 
 /** Inputs of the pod network add-on. */
 export interface CniArgs {
-    network: NetworkSpec;
+    network: NetworkSpec & { cni: CniName };
+    /** Chart sources overriding the upstream repositories (stack config `charts`). */
+    charts: Readonly<Record<string, ChartSource>>;
     /** Kubernetes provider built from the generated admin credentials. */
     provider: k8s.Provider;
+    /** What must be done first: every node's join (so a CNI failure cannot interrupt a join). */
+    after?: pulumi.Resource[];
     /** Test-only: do not wait for pods (there is no kubelet in the engine test tier). Never set by the program. */
     skipAwait?: boolean;
 }
@@ -43,9 +47,22 @@ export function cniValues(cni: CniName, network: NetworkSpec): Record<string, un
 }
 
 /**
+ * The chart reference of a `helm.v3.Release`: the pinned chart from its
+ * upstream repository, from a mirror repository (`charts.<name>.repo`), or a
+ * local archive or directory (`charts.<name>.path`, nothing fetched: works
+ * offline, including `pulumi preview`).
+ */
+export function chartReference(pin: ChartPin, source: ChartSource | undefined): Pick<k8s.helm.v3.ReleaseArgs, "chart" | "version" | "repositoryOpts"> {
+    if (source && "path" in source) return { chart: source.path };
+    return { chart: pin.chart, version: pin.version, repositoryOpts: { repo: source?.repo ?? pin.repo } };
+}
+
+/**
  * The pod network, installed with `helm.v3.Release` (a custom resource, so a
  * preview of a brand-new stack works; `helm.v4.Chart` is a remote component
- * and the engine refuses it while the kubeconfig is still unknown).
+ * and the engine refuses it while the kubeconfig is still unknown). Note that
+ * the Release loads its chart during `pulumi preview` too: offline, point
+ * `charts.<name>` at a mirror or a local archive.
  */
 export class Cni extends pulumi.ComponentResource {
     public readonly release: k8s.helm.v3.Release;
@@ -55,18 +72,16 @@ export class Cni extends pulumi.ComponentResource {
         const pin: ChartPin = CNI_CHARTS[args.network.cni];
         const child = { parent: this, provider: args.provider };
 
-        const dependsOn: pulumi.Resource[] = [];
+        const dependsOn: pulumi.Resource[] = [...(args.after ?? [])];
         if (pin.namespace !== "kube-system") {
             // CNI agents need hostNetwork and privileges: the namespace must allow them under Pod Security.
             dependsOn.push(new k8s.core.v1.Namespace(`${name}-namespace`, {
                 metadata: { name: pin.namespace, labels: { "pod-security.kubernetes.io/enforce": "privileged" } },
-            }, child));
+            }, { ...child, dependsOn: args.after }));
         }
         this.release = new k8s.helm.v3.Release(`${name}-release`, {
             name: args.network.cni,
-            chart: pin.chart,
-            version: pin.version,
-            repositoryOpts: { repo: pin.repo },
+            ...chartReference(pin, args.charts[pin.chart]),
             namespace: pin.namespace,
             createNamespace: false,
             values: cniValues(args.network.cni, args.network),

@@ -11,8 +11,6 @@ import { isIp } from "../net";
 export const KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4";
 /** containerd's CRI socket (the containerd.io package default). */
 export const CRI_SOCKET = "unix:///var/run/containerd/containerd.sock";
-/** Placeholder the join script replaces with the bootstrap token read from stdin. */
-export const TOKEN_PLACEHOLDER = "__BOOTSTRAP_TOKEN__";
 
 export interface Taint {
     key: string;
@@ -59,12 +57,14 @@ export interface ClusterConfiguration {
     scheduler: ControlPlaneComponent;
 }
 
+/**
+ * A JoinConfiguration without its `discovery` section: the join script
+ * appends that (API endpoint, bootstrap token, CA hash) from checked values,
+ * so the token lands in exactly that field.
+ */
 export interface JoinConfiguration {
     apiVersion: typeof KUBEADM_API_VERSION;
     kind: "JoinConfiguration";
-    discovery: {
-        bootstrapToken: { apiServerEndpoint: string; token: string; caCertHashes: string[] };
-    };
     nodeRegistration: NodeRegistrationOptions;
     controlPlane?: { localAPIEndpoint: APIEndpoint };
 }
@@ -106,18 +106,15 @@ export function controlPlaneEndpoint(spec: ClusterSpec): string {
 }
 
 /**
- * Every name and address the API server certificate must cover: the
- * kubeconfig address, each control plane's SSH and cluster address and node
- * name, loopback, and the user's extra SANs. Sorted for a stable diff.
+ * The extra names and addresses of the API server certificate (kubeadm
+ * `certSANs`): the address in the kubeconfig, loopback, and the user's extra
+ * SANs. kubeadm adds each control plane's own node name and advertise
+ * address, the controlPlaneEndpoint and the in-cluster names by itself, so
+ * this list does not change when a control plane is added. Sorted for a
+ * stable diff.
  */
 export function apiServerCertSans(spec: ClusterSpec): string[] {
-    const sans = new Set<string>([spec.apiServer.address, "127.0.0.1", "localhost", ...spec.apiServer.extraSans]);
-    for (const h of spec.hosts.filter((x) => x.roles.includes("control-plane"))) {
-        sans.add(h.name);
-        sans.add(h.address);
-        if (h.internalAddress) sans.add(h.internalAddress);
-    }
-    return [...sans].sort();
+    return [...new Set<string>([spec.apiServer.address, "127.0.0.1", "localhost", ...spec.apiServer.extraSans])].sort();
 }
 
 function nodeRegistration(spec: ClusterSpec, host: HostSpec): NodeRegistrationOptions {
@@ -196,21 +193,13 @@ export function renderInitConfig(spec: ClusterSpec, host: HostSpec): string {
 }
 
 /**
- * The JoinConfiguration for one host. The bootstrap token is a placeholder
- * that the join script fills in from stdin, so this text stays secret-free and
- * readable in `pulumi preview --diff`.
+ * The JoinConfiguration for one host, without `discovery` (see
+ * `JoinConfiguration`): secret-free and readable in `pulumi preview --diff`.
  */
-export function renderJoinConfig(spec: ClusterSpec, host: HostSpec, caCertHash: string, asControlPlane: boolean): string {
+export function renderJoinConfig(spec: ClusterSpec, host: HostSpec, asControlPlane: boolean): string {
     const join: JoinConfiguration = {
         apiVersion: KUBEADM_API_VERSION,
         kind: "JoinConfiguration",
-        discovery: {
-            bootstrapToken: {
-                apiServerEndpoint: controlPlaneEndpoint(spec),
-                token: TOKEN_PLACEHOLDER,
-                caCertHashes: [caCertHash],
-            },
-        },
         nodeRegistration: nodeRegistration(spec, host),
     };
     if (asControlPlane) {
@@ -219,6 +208,14 @@ export function renderJoinConfig(spec: ClusterSpec, host: HostSpec, caCertHash: 
         };
     }
     return renderDocuments([join]);
+}
+
+/**
+ * The discovery section the join script appends (components/scripts/join.sh
+ * writes the same lines); for tests that feed a complete file to kubeadm.
+ */
+export function discoverySection(apiServerEndpoint: string, token: string, caCertHash: string): string {
+    return `discovery:\n  bootstrapToken:\n    apiServerEndpoint: "${apiServerEndpoint}"\n    token: "${token}"\n    caCertHashes:\n    - "${caCertHash}"\n`;
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

@@ -1,23 +1,19 @@
 # shellcheck shell=bash
 # forget-node: on the first control plane, after a node was reset, delete its
-# bootstrap token and its Node object. Never fails a teardown: a missing or
+# bootstrap tokens and its Node object. Never fails a teardown: a missing or
 # unreachable control plane is a warning.
-# Vars: NODE_NAME, TOKEN_ID.
+# Vars: NODE_NAME.
 
 main() {
     if [[ ! -f $KP_ADMIN_CONF ]]; then
-        warn "$KP_ADMIN_CONF is missing; not deleting node $NODE_NAME and token $TOKEN_ID from the cluster"
+        warn "$KP_ADMIN_CONF is missing; not deleting node $NODE_NAME and its tokens from the cluster"
         return 0
     fi
     if ! api_answers 60; then
-        warn "the API server does not answer; not deleting node $NODE_NAME and token $TOKEN_ID from the cluster"
+        warn "the API server does not answer; not deleting node $NODE_NAME and its tokens from the cluster"
         return 0
     fi
-    if kubectl_admin -n kube-system delete secret "bootstrap-token-$TOKEN_ID" --ignore-not-found >/dev/null; then
-        say "deleted bootstrap token $TOKEN_ID"
-    else
-        warn "could not delete the secret kube-system/bootstrap-token-$TOKEN_ID"
-    fi
+    delete_node_tokens "$NODE_NAME"
     if kubectl_admin delete node "$NODE_NAME" --ignore-not-found >/dev/null; then
         say "deleted node $NODE_NAME"
     else
@@ -25,4 +21,4 @@ main() {
     fi
 }
 
-main "$@"
+kp_step main "$@"

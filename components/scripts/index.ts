@@ -3,28 +3,39 @@
  * turn them into `remote.Command` text.
  *
  * Each step is a real bash file next to this module (`lib.sh` plus
- * `<name>.sh`) so shellcheck and reviewers can read it. `renderScript` puts a
- * generated header in front: `set -euo pipefail` and one `readonly` line per
- * variable, with values single-quoted, so nothing from the stack config is ever
- * interpreted by a shell. Secrets never appear in scripts: they arrive on stdin
- * as a bundle made by `encodeBundle` and read by `read_bundle` in lib.sh.
+ * `<name>.sh`) so shellcheck and reviewers can read it. The files travel to
+ * every host once, as the stdin of that host's first step (`<host>-scripts`),
+ * and are installed under `/usr/local/lib/kubeadm-pulumi/<hash>/`, where
+ * `<hash>` is the SHA-256 of their text. Every other step's command is then
+ * short: three comment lines saying what runs where, a header of
+ * shell-quoted variables, and `source` of the installed files. That keeps
+ * what `pulumi preview --diff` shows readable (a changed setting is a changed
+ * variable line) and keeps a failed step's error short: the command provider
+ * repeats the whole command text in its error message.
+ *
+ * Nothing from the stack config is ever interpreted by a shell (values are
+ * single-quoted), and secrets never appear in command text: they arrive on
+ * stdin as a bundle made by `encodeBundle` and read by `read_bundle`.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 
 export type ScriptVar = string | number | boolean | readonly string[];
 export type ScriptVars = Readonly<Record<string, ScriptVar>>;
+
+/** The steps of the library (`<name>.sh`), each a `main` run through `kp_step`. */
 export type ScriptName =
     | "preflight"
-    | "prepare-debian"
-    | "prepare-rhel"
+    | "prepare"
     | "init"
     | "join"
     | "token"
     | "forget-node"
     | "node-ready"
     | "drain"
-    | "reset";
+    | "reset"
+    | "uninstall";
 
 /** How a variable is typed and rendered. */
 type VarKind = "string" | "int" | "bool" | "array";
@@ -56,21 +67,39 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
         PORTS: "array",
         IGNORE: "array",
     },
-    "prepare-debian": PREPARE_VARS,
-    "prepare-rhel": PREPARE_VARS,
+    prepare: PREPARE_VARS,
     init: { NODE_NAME: "string", KUBEADM_CONFIG: "string", API_ENDPOINT: "string" },
-    join: { NODE_NAME: "string", IS_CONTROL_PLANE: "bool", JOIN_CONFIG: "string", TOKEN_TTL_SECONDS: "int" },
-    token: { TOKEN_ID: "string", TOKEN_TTL_SECONDS: "int", NODE_NAME: "string" },
-    "forget-node": { NODE_NAME: "string", TOKEN_ID: "string" },
-    "node-ready": { NODE_NAME: "string", NODE_LABELS: "array", TOKEN_ID: "string" },
+    join: { NODE_NAME: "string", IS_CONTROL_PLANE: "bool", JOIN_CONFIG: "string", API_ENDPOINT: "string", TOKEN_STEP: "string" },
+    token: { NODE_NAME: "string", TOKEN_TTL_SECONDS: "int" },
+    "forget-node": { NODE_NAME: "string" },
+    "node-ready": { NODE_NAME: "string", NODE_LABELS: "array" },
     drain: { NODE_NAME: "string", DRAIN_TIMEOUT_SECONDS: "int" },
     reset: { NODE_NAME: "string" },
+    uninstall: { NODE_NAME: "string" },
 };
 
 export const SCRIPT_NAMES: readonly ScriptName[] = Object.keys(SCRIPT_VARS) as ScriptName[];
 
-/** Heredoc delimiter used by `remoteCommand`. */
+/**
+ * The files installed on every host: the shared library, the family files
+ * prepare.sh sources, and one file per step.
+ */
+export const LIBRARY_FILES: readonly string[] = [
+    "lib.sh",
+    "prepare-common.sh",
+    "prepare-debian.sh",
+    "prepare-rhel.sh",
+    ...SCRIPT_NAMES.map((n) => `${n}.sh`),
+];
+
+/** Where the step scripts live on a host; one directory per library hash. */
+export const LIB_ROOT = "/usr/local/lib/kubeadm-pulumi";
+
+/** Heredoc delimiter of the script inside a command; never a line of a script. */
 export const SCRIPT_DELIMITER = "KUBEADM_PULUMI_SCRIPT";
+
+/** The line that starts each file in the library archive. */
+const ARCHIVE_FILE_LINE = /^==> ([a-z0-9][a-z0-9.-]*) <==$/;
 
 /**
  * Linux limits one argv string to 128 KiB (MAX_ARG_STRLEN), and both sshd
@@ -85,16 +114,48 @@ export function shellQuote(value: string): string {
 
 function readScriptFile(file: string): string {
     const text = fs.readFileSync(path.join(__dirname, file), "utf8");
-    // Drop the leading `# shellcheck ...` directives: they are for reading the
-    // file on its own and would be misplaced in the middle of the rendered script.
-    const lines = text.split("\n");
-    let i = 0;
-    while (i < lines.length && /^# shellcheck /.test(lines[i])) i++;
-    const body = lines.slice(i).join("\n");
-    return body.endsWith("\n") ? body : `${body}\n`;
+    return text.endsWith("\n") ? text : `${text}\n`;
 }
 
-function renderVar(script: ScriptName, name: string, kind: VarKind, value: ScriptVar): string {
+/** The step scripts as installed on a host. */
+export interface Library {
+    /** File name -> content. */
+    files: Readonly<Record<string, string>>;
+    /** What the scripts step feeds on stdin: a readable archive of the files. */
+    archive: string;
+    /** Hex SHA-256 of the archive's file sections (everything after its first line). */
+    sha256: string;
+    /** The directory the files are installed to: `${LIB_ROOT}/<first 12 hex of sha256>`. */
+    dir: string;
+}
+
+let cachedLibrary: Library | undefined;
+
+/**
+ * The library: every file of LIBRARY_FILES, as an archive of
+ * `==> name <==` sections (the format the scripts step's installer reads).
+ * Deterministic: the same files give the same hash, so a second `pulumi up`
+ * with the same program changes nothing.
+ */
+export function library(): Library {
+    if (cachedLibrary) return cachedLibrary;
+    const files: Record<string, string> = {};
+    for (const f of LIBRARY_FILES) {
+        const text = readScriptFile(f);
+        if (text.split("\n").some((l) => ARCHIVE_FILE_LINE.test(l) || l === SCRIPT_DELIMITER)) {
+            throw new Error(`components/scripts/${f} contains a line the library archive or command wrapper reserves`);
+        }
+        files[f] = text;
+    }
+    const body = LIBRARY_FILES.map((f) => `==> ${f} <==\n${files[f]}`).join("");
+    const sha256 = crypto.createHash("sha256").update(body, "utf8").digest("hex");
+    const dir = `${LIB_ROOT}/${sha256.slice(0, 12)}`;
+    const archive = `# kubeadm-pulumi step scripts ${sha256.slice(0, 12)}: ${LIBRARY_FILES.length} files, installed to ${dir} by the host's scripts step\n${body}`;
+    cachedLibrary = { files, archive, sha256, dir };
+    return cachedLibrary;
+}
+
+function renderVar(script: string, name: string, kind: VarKind, value: ScriptVar): string {
     const bad = (what: string) => new Error(`renderScript(${script}): ${name} ${what}`);
     const checkText = (s: string) => {
         if (s.includes("\0")) throw bad("contains a NUL byte, which a shell variable cannot hold");
@@ -126,15 +187,8 @@ function renderVar(script: ScriptName, name: string, kind: VarKind, value: Scrip
     }
 }
 
-/**
- * Header (shebang, `set -euo pipefail`, never `set -x`) + one
- * `readonly NAME='shell-quoted value'` line per var in sorted order (arrays as
- * `readonly -a NAME=('a' 'b')`, booleans as 'true'/'false') + lib.sh (+
- * prepare-common.sh for the two prepare scripts) + the body `<name>.sh`. Deterministic. Throws on a missing, unknown or mistyped var.
- */
-export function renderScript(name: ScriptName, vars: ScriptVars): string {
-    const spec = SCRIPT_VARS[name];
-    if (!spec) throw new Error(`renderScript: unknown script '${String(name)}'`);
+/** Check `vars` against a script's declaration: exactly the declared names, each of the declared type. */
+function checkVars(name: string, spec: Readonly<Record<string, VarKind>>, vars: ScriptVars): void {
     const missing = Object.keys(spec).filter((k) => !Object.prototype.hasOwnProperty.call(vars, k));
     const unknown = Object.keys(vars).filter((k) => !Object.prototype.hasOwnProperty.call(spec, k));
     if (missing.length > 0 || unknown.length > 0) {
@@ -143,32 +197,107 @@ export function renderScript(name: ScriptName, vars: ScriptVars): string {
         if (unknown.length > 0) parts.push(`unknown var(s) ${unknown.sort().join(", ")}`);
         throw new Error(`renderScript(${name}): ${parts.join("; ")} (expects ${Object.keys(spec).sort().join(", ")})`);
     }
-    const lines = [
+}
+
+/** What a step's command does: run it (no claim), or create/update/delete it with a claim (see lib.sh "step runner and claims"). */
+export type StepAction = "run" | "create" | "update" | "delete";
+
+export interface StepScriptOptions {
+    /** Where the library is installed (default: `library().dir`; tests point it at a local copy). */
+    lib?: string;
+    action: StepAction;
+    /** The claim's name (the step resource's name); required unless action is "run". */
+    claim?: string;
+}
+
+const CLAIM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The bash script a step runs on its host: `set -euo pipefail`, one
+ * `readonly NAME='value'` line per variable (sorted; arrays as
+ * `readonly -a NAME=('a' 'b')`, booleans as 'true'/'false'), then `source`
+ * of lib.sh and the step's file from the installed library. When the library
+ * is missing, a create/update fails with a clear message and a delete has
+ * nothing to undo. Deterministic; throws on a missing, unknown or mistyped variable.
+ */
+export function renderScript(name: ScriptName, vars: ScriptVars, opts: StepScriptOptions = { action: "run" }): string {
+    const spec = SCRIPT_VARS[name];
+    if (!spec) throw new Error(`renderScript: unknown script '${String(name)}'`);
+    checkVars(name, spec, vars);
+    if (opts.action !== "run" && !CLAIM_RE.test(opts.claim ?? "")) {
+        throw new Error(`renderScript(${name}): action ${opts.action} needs a claim name, got ${JSON.stringify(opts.claim)}`);
+    }
+    const lib = opts.lib ?? library().dir;
+    const header = [
+        `readonly KP_LIB=${shellQuote(lib)}`,
+        `readonly KP_ACTION=${shellQuote(opts.action)}`,
+        ...(opts.claim !== undefined ? [`readonly KP_CLAIM=${shellQuote(opts.claim)}`] : []),
+    ];
+    const missing =
+        opts.action === "delete"
+            ? `    printf '%s\\n' "kubeadm-pulumi: the step scripts ($KP_LIB) are not on this host, so none of its steps ran here: nothing to undo" >&2\n    exit 0`
+            : `    printf '%s\\n' "kubeadm-pulumi: the step scripts ($KP_LIB) are not on this host: the host's scripts step installs them; run pulumi up again" >&2\n    exit 1`;
+    return [
         "#!/usr/bin/env bash",
-        `# kubeadm-pulumi step '${name}', generated from components/scripts/lib.sh and ${name}.sh; do not edit.`,
         "set -euo pipefail",
         "shopt -s inherit_errexit",
-        ...Object.keys(vars)
-            .sort()
-            .map((k) => renderVar(name, k, spec[k], vars[k])),
+        ...header,
+        ...Object.keys(vars).sort().map((k) => renderVar(name, k, spec[k], vars[k])),
+        `if [[ ! -r $KP_LIB/lib.sh || ! -r $KP_LIB/${name}.sh ]]; then`,
+        missing,
+        "fi",
+        `source "$KP_LIB/lib.sh"`,
+        `source "$KP_LIB/${name}.sh"`,
         "",
-    ];
-    const parts = [lines.join("\n"), readScriptFile("lib.sh")];
-    if (name === "prepare-debian" || name === "prepare-rhel") parts.push(readScriptFile("prepare-common.sh"));
-    parts.push(readScriptFile(`${name}.sh`));
-    return parts.join("\n");
+    ].join("\n");
+}
+
+/** Variables of the installer (the scripts step). */
+const INSTALL_VARS: Readonly<Record<string, VarKind>> = { NODE_NAME: "string", LIBRARY_SHA256: "string" };
+
+/**
+ * The scripts step's script: installs the library read from stdin into its
+ * hash directory (verifying the hash), then claims it. Inlined, since it is
+ * what puts the library on the host.
+ */
+export function renderInstallScript(nodeName: string, opts: { action: "create" | "update"; claim: string; lib?: string }): string {
+    const lib = library();
+    const vars: ScriptVars = { NODE_NAME: nodeName, LIBRARY_SHA256: lib.sha256 };
+    checkVars("install-scripts", INSTALL_VARS, vars);
+    if (!CLAIM_RE.test(opts.claim)) throw new Error(`renderInstallScript: bad claim name ${JSON.stringify(opts.claim)}`);
+    return [
+        "#!/usr/bin/env bash",
+        "set -euo pipefail",
+        "shopt -s inherit_errexit",
+        `readonly KP_LIB=${shellQuote(opts.lib ?? lib.dir)}`,
+        `readonly KP_ACTION=${shellQuote(opts.action)}`,
+        `readonly KP_CLAIM=${shellQuote(opts.claim)}`,
+        ...Object.keys(vars).sort().map((k) => renderVar("install-scripts", k, INSTALL_VARS[k], vars[k])),
+        readScriptFile("install-scripts.sh").replace(/^# shellcheck shell=bash\n/, ""),
+    ].join("\n");
 }
 
 const STEP_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
 const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
+/** The message a non-root step prints when `sudo -n` needs a password. */
+export function sudoMessage(user: string): string {
+    const file = user.replace(/[^A-Za-z0-9_-]/g, "_");
+    return (
+        `user ${user} cannot run sudo without a password on this host: ` +
+        `add '${user} ALL=(ALL) NOPASSWD:ALL' to /etc/sudoers.d/${file} (visudo -f /etc/sudoers.d/${file})`
+    );
+}
+
 /**
- * Wrap a rendered script as the text of a `remote.Command` create/delete, run
- * by the remote user's POSIX login shell: `bash -c "<script from a quoted
- * heredoc>" <step>`, under `sudo -n` (after a clear check that sudo needs no
- * password) unless the user is root. stdin reaches the script unchanged.
+ * Wrap a script as the text of a `remote.Command` create/update/delete, run
+ * by the remote user's POSIX login shell. The text starts with `comments`
+ * (what runs where: the first lines are all `pulumi preview` shows of a new
+ * step), then `bash -c "<script from a quoted heredoc>" <step>`, under
+ * `sudo -n` (after a clear check that sudo needs no password) unless the user
+ * is root. stdin reaches the script unchanged.
  */
-export function remoteCommand(script: string, opts: { user: string; step: string }): string {
+export function remoteCommand(script: string, opts: { user: string; step: string; comments?: readonly string[] }): string {
     const { user, step } = opts;
     if (!USER_RE.test(user)) throw new Error(`remoteCommand: invalid user name ${JSON.stringify(user)}`);
     if (!STEP_RE.test(step)) throw new Error(`remoteCommand: invalid step name ${JSON.stringify(step)}`);
@@ -176,23 +305,24 @@ export function remoteCommand(script: string, opts: { user: string; step: string
         throw new Error(`remoteCommand(${step}): the script contains the heredoc delimiter line ${SCRIPT_DELIMITER}`);
     }
     if (script.includes("\0")) throw new Error(`remoteCommand(${step}): the script contains a NUL byte`);
+    const comments = (opts.comments ?? []).map((c) => {
+        if (c.includes("\n") || c.includes("\0")) throw new Error(`remoteCommand(${step}): a comment line contains a newline or NUL`);
+        return `# ${c}\n`;
+    });
     const body = script.endsWith("\n") ? script : `${script}\n`;
     const run = `bash -c "$(cat <<'${SCRIPT_DELIMITER}'\n${body}${SCRIPT_DELIMITER}\n)" ${shellQuote(step)}\n`;
     let command: string;
     if (user === "root") {
         command = run;
     } else {
-        const message =
-            `user ${user} cannot run sudo without a password on this host: ` +
-            `add '${user} ALL=(ALL) NOPASSWD:ALL' to /etc/sudoers.d/${user.replace(/[^A-Za-z0-9_-]/g, "_")} ` +
-            `(visudo -f /etc/sudoers.d/${user.replace(/[^A-Za-z0-9_-]/g, "_")})`;
         command =
             `if ! sudo -n true >/dev/null 2>&1; then\n` +
-            `  printf '%s\\n' ${shellQuote(message)} >&2\n` +
+            `  printf '%s\\n' ${shellQuote(sudoMessage(user))} >&2\n` +
             `  exit 1\n` +
             `fi\n` +
             `sudo -n ${run}`;
     }
+    command = comments.join("") + command;
     const bytes = Buffer.byteLength(command, "utf8");
     if (bytes > MAX_COMMAND_BYTES) {
         throw new Error(

@@ -45,4 +45,4 @@ main() {
     say "initialised: $NODE_NAME is the first control plane, API ready at https://$API_ENDPOINT"
 }
 
-main "$@"
+kp_step main "$@"

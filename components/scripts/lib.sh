@@ -30,7 +30,9 @@ KP_PKI_FILES=(pki/ca.crt pki/ca.key pki/front-proxy-ca.crt pki/front-proxy-ca.ke
     pki/etcd/ca.crt pki/etcd/ca.key pki/sa.key pki/sa.pub)
 # (Overridable only so the engine tests can point a step at a test API server.)
 KP_ADMIN_CONF=${KP_ADMIN_CONF:-/etc/kubernetes/admin.conf}
-KP_LOG_DIR=/var/log/kubeadm-pulumi
+KP_LOG_DIR=${KP_LOG_DIR:-/var/log/kubeadm-pulumi}
+# kubeadm-pulumi's own state on a host (step claims). (Overridable for the unit tests only.)
+KP_STATE_DIR=${KP_STATE_DIR:-/var/lib/kubeadm-pulumi}
 
 log() { printf '[%s +%ss] %s\n' "$KP_STEP" "$SECONDS" "$*" >&2; }
 warn() { log "warning: $*"; }
@@ -302,11 +304,23 @@ install_pki() {
     log "wrote the cluster CA, front-proxy CA, etcd CA and service-account keys to /etc/kubernetes/pki"
 }
 
-# same_ca_or_die DIR: on an already set-up host, succeed when its cluster CA is
-# the bundle's; die when it belongs to another cluster.
+# pem_body FILE: the base64 of the PEM blocks in FILE, without armour or whitespace.
+pem_body() {
+    grep -v -- '-----' "$1" | tr -d ' \t\r\n'
+}
+
+# same_ca_or_die DIR [if-present]: on an already set-up host, succeed when its
+# cluster CA is the bundle's; die when it belongs to another cluster (or, on a
+# control plane, has none). kubeadm join writes the CA on workers too; with
+# `if-present` a host without the file passes (compared by the PEM's base64
+# body, whatever its line breaks).
 same_ca_or_die() {
     local bundle_ca=$1/pki/ca.crt
-    if [[ ! -f /etc/kubernetes/pki/ca.crt ]] || [[ $(sha256_of /etc/kubernetes/pki/ca.crt) != "$(sha256_of "$bundle_ca")" ]]; then
+    if [[ ${2:-} == if-present && ! -f /etc/kubernetes/pki/ca.crt ]]; then
+        warn "/etc/kubernetes/pki/ca.crt is missing, so which cluster this host belongs to cannot be checked"
+        return 0
+    fi
+    if [[ ! -f /etc/kubernetes/pki/ca.crt ]] || [[ $(pem_body /etc/kubernetes/pki/ca.crt) != "$(pem_body "$bundle_ca")" ]]; then
         die "this host already runs a cluster with a different CA; run kubeadm reset on it or remove it from the stack"
     fi
 }
@@ -314,6 +328,29 @@ same_ca_or_die() {
 # kubectl_admin ARGS...: kubectl as cluster admin on this control plane, bounded.
 kubectl_admin() {
     timeout 90 kubectl --kubeconfig "$KP_ADMIN_CONF" --request-timeout=60s "$@"
+}
+
+# The label of the bootstrap-token Secrets the token step makes: the node they are for.
+KP_TOKEN_NODE_LABEL=kubeadm-pulumi.io/node
+
+# delete_node_tokens NODE [KEEP_ID]: delete NODE's bootstrap tokens (the
+# Secrets labelled for it), except the one with id KEEP_ID. A failure is a
+# warning: a token expires by itself.
+delete_node_tokens() {
+    local node=$1 keep=${2:-} name list names=()
+    if ! list=$(kubectl_admin -n kube-system get secrets -l "$KP_TOKEN_NODE_LABEL=$node" -o name 2>/dev/null); then
+        warn "could not list the bootstrap tokens of $node; they expire by themselves"
+        return 0
+    fi
+    mapfile -t names < <(printf '%s\n' "$list" | grep -E '^secret/bootstrap-token-[a-z0-9]{6}$' || true)
+    for name in "${names[@]}"; do
+        [[ $name != "secret/bootstrap-token-$keep" || -z $keep ]] || continue
+        if kubectl_admin -n kube-system delete "$name" --ignore-not-found >/dev/null; then
+            say "deleted bootstrap token ${name#secret/bootstrap-token-} of $node"
+        else
+            warn "could not delete $name; it expires by itself"
+        fi
+    done
 }
 
 # api_answers [SECONDS [URL]]: succeed when the API server answers /readyz
@@ -439,4 +476,91 @@ cleanup_node_state() {
         timeout 120 systemctl restart containerd || warn "could not restart containerd"
         say "restarted containerd"
     fi
+}
+
+# --- step runner and claims -------------------------------------------------
+# A step whose delete undoes something (reset, drain, forget a node) holds a
+# claim on the host it runs on: a file under $KP_STATE_DIR/claims/<step>/.
+#   create  runs the step, then adds a claim;
+#   update  runs the step, then makes sure one claim exists;
+#   delete  releases one claim and undoes the step only when none is left.
+# Pulumi replaces a resource by creating the new one before deleting the old
+# one (`pulumi up --replace`, a changed trigger, a provider change), so the old
+# delete runs while the new instance's claim is on the host: it releases its
+# own claim and leaves the node alone. Only when the step really goes away
+# (its host removed from the stack, or `pulumi destroy`) is the last claim
+# released and the delete done. A claim is added only after the step
+# succeeded, so a failed create (not in Pulumi's state) leaves none behind.
+
+# kp_claims_dir: where the claims of this step ($KP_CLAIM) live.
+kp_claims_dir() {
+    [[ ${KP_CLAIM:-} =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "KP_CLAIM '${KP_CLAIM:-}' is not a step name"
+    printf '%s/claims/%s' "$KP_STATE_DIR" "$KP_CLAIM"
+}
+
+# kp_claims_count: how many claims this step holds on this host.
+kp_claims_count() {
+    local dir n=0 f
+    dir=$(kp_claims_dir)
+    if [[ -d $dir ]]; then
+        for f in "$dir"/claim.*; do
+            [[ -e $f ]] && n=$((n + 1))
+        done
+    fi
+    printf '%d' "$n"
+}
+
+kp_claim_add() {
+    local dir f
+    dir=$(kp_claims_dir)
+    (umask 077 && mkdir -p -- "$dir") || die "cannot create $dir"
+    f=$(mktemp "$dir/claim.XXXXXXXX") || die "cannot write a claim under $dir"
+    printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$KP_ACTION" >"$f"
+}
+
+kp_claim_ensure() {
+    (($(kp_claims_count) > 0)) || kp_claim_add
+}
+
+# kp_claim_release: release one claim; succeed when no claim is left (the
+# delete must be done), fail when another instance of the step still holds one.
+kp_claim_release() {
+    local dir f left
+    dir=$(kp_claims_dir)
+    for f in "$dir"/claim.*; do
+        [[ -e $f ]] || continue
+        rm -f -- "$f"
+        break
+    done
+    left=$(kp_claims_count)
+    if ((left > 0)); then
+        say "kept: another instance of step $KP_CLAIM is live on this host ($left claim(s) under $dir), so this delete is the old half of a replacement and undoes nothing"
+        return 1
+    fi
+    rmdir -- "$dir" 2>/dev/null || true
+    return 0
+}
+
+# kp_step FUNCTION: run a step body the way KP_ACTION says (see above); `run`
+# (steps without a delete) just runs it.
+kp_step() {
+    local fn=$1
+    shift
+    case ${KP_ACTION:-run} in
+    run) "$fn" "$@" ;;
+    create)
+        "$fn" "$@"
+        kp_claim_add
+        ;;
+    update)
+        "$fn" "$@"
+        kp_claim_ensure
+        ;;
+    delete)
+        if kp_claim_release; then
+            "$fn" "$@"
+        fi
+        ;;
+    *) die "unknown step action '${KP_ACTION:-}'" ;;
+    esac
 }

@@ -235,4 +235,4 @@ main() {
     log "preflight passed on $NODE_NAME"
 }
 
-main "$@"
+kp_step main "$@"

@@ -6,7 +6,7 @@
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l NEEDRESTART_SUSPEND=1
-# shellcheck disable=SC2034 # read by prepare-common.sh, rendered into the same script
+# shellcheck disable=SC2034 # read by prepare-common.sh (prepare.sh sources both)
 readonly KP_FAMILY=debian
 readonly K8S_KEYRING=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
 readonly K8S_LIST=/etc/apt/sources.list.d/kubernetes.list
@@ -192,5 +192,3 @@ family_packages() {
     done
     step_result packages "${changes[@]}"
 }
-
-prepare_main

@@ -6,7 +6,7 @@
 # DOCKER_REPO_BASE, CONTAINERD_VERSION, CONTAINERD_CONFIG, CRICTL_CONFIG,
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
-# shellcheck disable=SC2034 # read by prepare-common.sh, rendered into the same script
+# shellcheck disable=SC2034 # read by prepare-common.sh (prepare.sh sources both)
 readonly KP_FAMILY=rhel
 readonly K8S_REPO=/etc/yum.repos.d/kubernetes.repo
 readonly DOCKER_REPO=/etc/yum.repos.d/docker-ce.repo
@@ -176,5 +176,3 @@ family_packages() {
     fi
     step_result packages "${changes[@]}"
 }
-
-prepare_main

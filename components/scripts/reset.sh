@@ -20,4 +20,4 @@ main() {
     say "reset $NODE_NAME"
 }
 
-main "$@"
+kp_step main "$@"

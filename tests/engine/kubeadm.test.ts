@@ -25,10 +25,11 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { parseClusterConfig, RawConfig } from "../../components/config";
-import { TOKEN_PLACEHOLDER, renderInitConfig, renderJoinConfig } from "../../components/kubeadm/config";
+import { discoverySection, renderInitConfig, renderJoinConfig } from "../../components/kubeadm/config";
 import { discoveryHash } from "../../components/pki";
-import { encodeBundle } from "../../components/scripts";
-import { SECRET_MARKERS, rawConfig, reveal, runProgram } from "../harness";
+import { encodeBundle, library, renderInstallScript, renderScript } from "../../components/scripts";
+import { tokenCall } from "../../components/join";
+import { SECRET_MARKERS, rawConfig } from "../harness";
 import { Availability, tier } from "../tier";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -152,13 +153,14 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
         const host = spec.hosts[spec.hosts.length - 1];
         for (const asCp of [false, true]) {
             const file = path.join(dir, `join-${asCp}-${_name.replace(/\W+/g, "-")}.yaml`);
-            fs.writeFileSync(file, renderJoinConfig(spec, host, "sha256:" + "ab".repeat(32), asCp).split(TOKEN_PLACEHOLDER).join("abcdef.0123456789abcdef"));
+            // what the join script writes: the program's JoinConfiguration + the discovery section
+            fs.writeFileSync(file, renderJoinConfig(spec, host, asCp) + discoverySection("10.0.0.10:6443", "abcdef.0123456789abcdef", "sha256:" + "ab".repeat(32)));
             const r = run("kubeadm", ["config", "validate", "--config", file]);
             expect({ asCp, status: r.status, out: (r.stdout + r.stderr).trim() }).toEqual({ asCp, status: 0, out: "ok" });
         }
     });
 
-    test("the check can fail: the real kubeadm rejects an unknown field and the leftover token placeholder", () => {
+    test("the check can fail: the real kubeadm rejects an unknown field and a join config without its discovery section", () => {
         const spec = parseClusterConfig(raw(), "kubeadm-cluster");
         const bad = path.join(dir, "bad.yaml");
         fs.writeFileSync(bad, patchDocs(renderInitConfig(spec, spec.hosts[0]), (d) => {
@@ -167,7 +169,7 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
         const r = run("kubeadm", ["config", "validate", "--config", bad]);
         expect(r.status).not.toBe(0);
         expect(r.stderr).toMatch(/unknown field "apiServer.certSANz"|certSANz/);
-        fs.writeFileSync(bad, renderJoinConfig(spec, spec.hosts[1], "sha256:" + "ab".repeat(32), false));
+        fs.writeFileSync(bad, renderJoinConfig(spec, spec.hosts[1], false));
         const j = run("kubeadm", ["config", "validate", "--config", bad]);
         expect(j.status).not.toBe(0);
     });
@@ -284,24 +286,27 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
             expect(subject).toMatch(/CN\s*=\s*kubernetes-admin/);
         });
 
-        /** The program's rendered `token` step for worker-1 (from a mock run of the real program), run for real here. */
-        async function runTokenStep(token: string) {
-            const program = await runProgram(raw());
-            const step = reveal<{ create: string }>(program.byName("worker-1-token").inputs);
-            const tokenId = token.split(".")[0];
-            // The step renders with the program's random token id; use this test's id instead.
-            const create = step.create.replace(/readonly TOKEN_ID='[a-z0-9]{6}'/, `readonly TOKEN_ID='${tokenId}'`);
-            return spawnSync("ip", ["netns", "exec", NETNS, "sh", "-c", create], {
+        /** The program's `token` step script for worker-1 (its rendered variables), run for real here from an installed copy of the step scripts. */
+        function runTokenStep(token: string) {
+            const lib = path.join(dir, "lib", library().sha256.slice(0, 12));
+            if (!fs.existsSync(lib)) {
+                const install = spawnSync("bash", ["-c", renderInstallScript("cp-1", { action: "create", claim: "cp-1-scripts", lib })], {
+                    encoding: "utf8", input: library().archive, env: { ...process.env, KP_STATE_DIR: path.join(dir, "state") },
+                });
+                expect(install.status).toBe(0);
+            }
+            const call = tokenCall(spec(), spec().hosts[1]);
+            const script = renderScript(call.script, call.vars, { action: "create", claim: "worker-1-token", lib });
+            return spawnSync("ip", ["netns", "exec", NETNS, "bash", "-c", script, "worker-1-token"], {
                 encoding: "utf8", input: encodeBundle({ token }), timeout: 120000,
-                env: { ...process.env, KP_ADMIN_CONF: adminConf, KP_TMPDIR_BASE: dir, KP_PATH_PREFIX: BIN },
+                env: { ...process.env, KP_ADMIN_CONF: adminConf, KP_TMPDIR_BASE: dir, KP_PATH_PREFIX: BIN, KP_STATE_DIR: path.join(dir, "state") },
             });
         }
 
         function joinPreflight(token: string, caHash: string) {
             const file = path.join(dir, `join-${token.slice(0, 6)}.yaml`);
             const s = spec();
-            fs.writeFileSync(file, patchDocs(renderJoinConfig(s, s.hosts[1], caHash, false).split(TOKEN_PLACEHOLDER).join(token), (d) => {
-                d.discovery.bootstrapToken.apiServerEndpoint = `${API_IP}:${API_PORT}`;
+            fs.writeFileSync(file, patchDocs(renderJoinConfig(s, s.hosts[1], false) + discoverySection(`${API_IP}:${API_PORT}`, token, caHash), (d) => {
                 d.timeouts = { discovery: "20s" };
             }));
             const r = run("kubeadm", ["join", "phase", "preflight", "--config", file, "--ignore-preflight-errors=all", "-v=1"], { inNetns: true });
@@ -311,13 +316,14 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
 
         test("the program's token step creates a token the real API accepts; join discovery with the program's CA hash succeeds", async () => {
             const token = "kp1234.0123456789abcdef";
-            const t = await runTokenStep(token);
+            const t = runTokenStep(token);
             expect({ status: t.status, stderr: t.stderr.slice(-800) }).toMatchObject({ status: 0 });
             expect(t.stdout).toMatch(/bootstrap token kp1234 for worker-1 valid until/);
             expect(t.stdout + t.stderr).not.toContain("0123456789abcdef");
             const secret = run("kubectl", ["--kubeconfig", adminConf, "-n", "kube-system", "get", "secret", "bootstrap-token-kp1234", "-o", "yaml"], { inNetns: true });
             expect(secret.stdout).toContain("type: bootstrap.kubernetes.io/token");
             expect(secret.stdout).not.toContain("last-applied-configuration");
+            expect(secret.stdout).toContain("kubeadm-pulumi.io/node: worker-1");
 
             const hash = discoveryHash(fs.readFileSync(path.join(pki, "ca.crt"), "utf8"));
             const j = joinPreflight(token, hash);
@@ -330,7 +336,7 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
 
         test("discovery refuses a CA hash that is not the cluster's", async () => {
             const token = "kp5678.0123456789abcdef";
-            expect((await runTokenStep(token)).status).toBe(0);
+            expect(runTokenStep(token).status).toBe(0);
             const j = joinPreflight(token, "sha256:" + "00".repeat(32));
             expect(j.status).not.toBe(0);
             expect(j.stdout + j.stderr).toMatch(/pinned|public key/i);

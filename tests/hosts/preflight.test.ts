@@ -40,9 +40,12 @@ sandbox.describe("preflight on real hosts", () => {
         });
     }
 
-    /** Render the program for `raw` and run one host's preflight command for real. */
+    /** Render the program for `raw` and run one host's preflight command for real (after its scripts step, as the program orders them). */
     async function preflight(raw: RawConfig, host: SandboxHost) {
         const run: Run = await runProgram(raw);
+        const scripts = reveal<{ create: string; stdin: string }>(run.byName(`${host.name}-scripts`).inputs);
+        const installed = await sb.ssh(host, "root", scripts.create, scripts.stdin);
+        expect({ code: installed.code, err: installed.stderr.slice(-300) }).toMatchObject({ code: 0 });
         const cmd = run.byName(`${host.name}-preflight`);
         const { create, connection } = reveal<{ create: string; connection: { user: string } }>(cmd.inputs);
         return sb.ssh(host, connection.user, create);

@@ -106,7 +106,7 @@ func kubectlMain(args []string) int {
 	cmd, cargs := o.rest[0], o.rest[1:]
 	switch cmd {
 	case "get":
-		return kubectlGet(cargs)
+		return kubectlGet(o, cargs)
 	case "apply":
 		return kubectlApply(o, cargs)
 	case "delete":
@@ -153,8 +153,8 @@ func apiUp() bool {
 	return fileExists("/etc/kubernetes/manifests/kube-apiserver.yaml") && kubeletRunning()
 }
 
-func kubectlGet(args []string) int {
-	var raw, output string
+func kubectlGet(o kubectlOpts, args []string) int {
+	var raw, output, selector string
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -169,6 +169,11 @@ func kubectlGet(args []string) int {
 			i++
 		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "--output="):
 			_, output, _ = strings.Cut(a, "=")
+		case (a == "-l" || a == "--selector") && i+1 < len(args):
+			selector = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-l=") || strings.HasPrefix(a, "--selector="):
+			_, selector, _ = strings.Cut(a, "=")
 		case strings.HasPrefix(a, "-"):
 			errf("kubectl get (stand-in): unsupported flag %s", a)
 			return 1
@@ -185,6 +190,9 @@ func kubectlGet(args []string) int {
 		errf("Error from server (NotFound): the server could not find the requested resource (STAND-IN serves only /readyz, /livez, /healthz)")
 		return 1
 	}
+	if len(pos) == 1 && (pos[0] == "secret" || pos[0] == "secrets") && selector != "" && output == "name" {
+		return listSecrets(o.namespace, selector)
+	}
 	if len(pos) == 2 && (pos[0] == "node" || pos[0] == "nodes" || pos[0] == "no") {
 		if !nodeNameRe.MatchString(pos[1]) {
 			errf("error: invalid node name %q", pos[1])
@@ -200,8 +208,49 @@ func kubectlGet(args []string) int {
 		}
 		return 0
 	}
-	errf("kubectl get (stand-in): only `get --raw=/readyz` and `get node NAME` are implemented, got %q", pos)
+	errf("kubectl get (stand-in): only `get --raw=/readyz`, `get node NAME` and `get secrets -l k=v -o name` are implemented, got %q", pos)
 	return 1
+}
+
+// listSecrets prints secret/<name> for every stored secret of the namespace whose labels match `k=v[,k=v]`.
+func listSecrets(namespace, selector string) int {
+	want := map[string]string{}
+	for _, term := range strings.Split(selector, ",") {
+		k, v, ok := strings.Cut(term, "=")
+		if !ok || !labelKeyRe.MatchString(k) {
+			errf("error: the stand-in understands only k=v selectors, got %q", selector)
+			return 1
+		}
+		want[k] = v
+	}
+	dir := P(apiDir + "/secrets/" + namespace)
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		errf("error: %v", err)
+		return 1
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		var rec struct {
+			Labels map[string]string `json:"labels"`
+		}
+		if json.Unmarshal(b, &rec) != nil {
+			continue
+		}
+		match := true
+		for k, v := range want {
+			if rec.Labels[k] != v {
+				match = false
+			}
+		}
+		if match {
+			fmt.Printf("secret/%s\n", e.Name())
+		}
+	}
+	return 0
 }
 
 func kubectlApply(o kubectlOpts, args []string) int {
@@ -382,8 +431,12 @@ func kubectlDelete(o kubectlOpts, args []string) int {
 			pos = append(pos, a)
 		}
 	}
+	if len(pos) == 1 && strings.Contains(pos[0], "/") {
+		kind, name, _ := strings.Cut(pos[0], "/")
+		pos = []string{kind, name}
+	}
 	if len(pos) != 2 {
-		errf("kubectl delete (stand-in): expected KIND NAME, got %q", pos)
+		errf("kubectl delete (stand-in): expected KIND NAME or KIND/NAME, got %q", pos)
 		return 1
 	}
 	kind, name := pos[0], pos[1]

@@ -1,0 +1,19 @@
+# shellcheck shell=bash
+# uninstall: the scripts step's delete, the last step undone on a host that
+# leaves the stack: remove the step scripts (every version) and
+# kubeadm-pulumi's own state and logs. Packages and their configuration stay
+# (see the README's Teardown).
+# Vars: NODE_NAME.
+
+main() {
+    local p
+    for p in "${KP_LIB%/*}" "$KP_STATE_DIR" "$KP_LOG_DIR"; do
+        if [[ -e $p ]]; then
+            rm -rf -- "$p"
+            say "removed $p"
+        fi
+    done
+    say "kubeadm-pulumi's scripts and state removed from $NODE_NAME"
+}
+
+kp_step main "$@"
