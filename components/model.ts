@@ -1,5 +1,5 @@
 /**
- * The validated, typed model of a cluster. `config.ts` builds it from stack
+ * The validated, typed model of a cluster. `config/` builds it from stack
  * configuration; every component and renderer reads only this model, never
  * `pulumi.Config` (data flows one way: config -> model -> components -> hosts).
  */

@@ -1,0 +1,207 @@
+/** The `kubeadm` section: image repository, extra flags, kube-proxy mode, kubelet configuration. */
+import { ExtraArg, KubeadmSpec, PROXY_MODES, ProxyMode } from "../model";
+import { parseIPv4, parseIPv6 } from "../net";
+import { DEFAULT_IMAGE_REPOSITORY } from "../versions";
+import { Obj, Problems, isObject, isAbsent, child, item, show, describe, quoteList, checkKeys, deepCopy } from "./problems";
+import { isDnsName } from "./addresses";
+
+/** kube-proxy mode: kube-proxy's own default on Linux (`mode: ""` means iptables). */
+export const DEFAULT_PROXY_MODE: ProxyMode = "iptables";
+
+const EXTRA_ARG_SETTINGS = [
+    "apiServerExtraArgs",
+    "controllerManagerExtraArgs",
+    "schedulerExtraArgs",
+    "kubeletExtraArgs",
+] as const;
+const KUBEADM_KEYS = ["imageRepository", ...EXTRA_ARG_SETTINGS, "kubeProxyMode", "kubelet"] as const;
+const KUBEADM_ALIASES: Record<string, string> = {
+    proxyMode: "kubeProxyMode",
+    kubeletConfiguration: "kubelet",
+};
+
+/**
+ * KubeletConfiguration fields the program writes itself (or derives from
+ * other settings); setting them in `kubeadm.kubelet` would silently fight it.
+ */
+const KUBELET_OWNED: Record<string, string> = {
+    kind: "the program writes the KubeletConfiguration header itself; give only its fields",
+    apiVersion: "the program writes the KubeletConfiguration header itself; give only its fields",
+    cgroupDriver: "the program sets it to match containerd (systemd); remove it",
+    clusterDomain: "it is derived from `network.dnsDomain`; set that instead",
+    clusterDNS: "it is derived from `network.serviceSubnet`; set that instead",
+};
+
+const FLAG_NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+function flagNameProblem(name: string): string | undefined {
+    if (FLAG_NAME.test(name)) return undefined;
+    const bare = name.replace(/^-+/, "");
+    const eq = bare.indexOf("=");
+    if (eq > 0 && FLAG_NAME.test(bare.slice(0, eq))) {
+        return `${show(name)} is not a valid flag name: give the name and the value separately (name ${JSON.stringify(bare.slice(0, eq))}, value ${JSON.stringify(bare.slice(eq + 1))})`;
+    }
+    if (bare !== name && FLAG_NAME.test(bare)) {
+        return `${show(name)} is not a valid flag name: write \`${bare}\`, not \`${name}\``;
+    }
+    return `${show(name)} is not a valid flag name: use lowercase letters, digits and '-' without leading dashes (e.g. "audit-log-path")`;
+}
+
+function flagValue(v: unknown, path: string, problems: Problems): string | undefined {
+    if (typeof v === "string") return v;
+    if (typeof v === "boolean") return String(v);
+    if (typeof v === "number" && Number.isFinite(v)) return String(v);
+    if (isAbsent(v)) {
+        problems.add(path, `has no value: give one (a string, number or boolean; write "" for an empty value)`);
+    } else {
+        problems.add(
+            path,
+            `must be a string, number or boolean, got ${describe(v)}: a flag that takes several values is written as one comma-separated string`,
+        );
+    }
+    return undefined;
+}
+
+/** Either a map `{flag: value}` (sorted by name) or a kubeadm v1beta4 list `[{name, value}]` (order kept). */
+function parseExtraArgs(raw: unknown, path: string, problems: Problems): ExtraArg[] | undefined {
+    if (isAbsent(raw)) return [];
+    const before = problems.count;
+    const out: ExtraArg[] = [];
+    if (isObject(raw)) {
+        for (const name of Object.keys(raw).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+            const p = child(path, name);
+            const why = flagNameProblem(name);
+            if (why) problems.add(p, why);
+            const value = flagValue(raw[name], p, problems);
+            if (!why && value !== undefined) out.push({ name, value });
+        }
+    } else if (Array.isArray(raw)) {
+        raw.forEach((entry, i) => {
+            const p = item(path, i);
+            if (!isObject(entry)) {
+                problems.add(p, `each entry must be an object {name, value}, got ${describe(entry)} (e.g. {name: audit-log-path, value: /var/log/audit.log})`);
+                return;
+            }
+            checkKeys(entry, ["name", "value"], p, problems);
+            const name = entry["name"];
+            let okName: string | undefined;
+            if (isAbsent(name) || name === "") {
+                problems.add(child(p, "name"), `is required: give the flag name without dashes (e.g. "audit-log-path")`);
+            } else if (typeof name !== "string") {
+                problems.add(child(p, "name"), `must be a string, got ${describe(name)}`);
+            } else {
+                const why = flagNameProblem(name);
+                if (why) problems.add(child(p, "name"), why);
+                else okName = name;
+            }
+            const value = flagValue(entry["value"], child(p, "value"), problems);
+            if (okName !== undefined && value !== undefined) out.push({ name: okName, value });
+        });
+    } else {
+        problems.add(
+            path,
+            `must be a map {flag: value} or a list [{name, value}], got ${describe(raw)} (e.g. {audit-log-path: /var/log/audit.log})`,
+        );
+        return undefined;
+    }
+    return problems.count === before ? out : undefined;
+}
+
+const IMAGE_PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+/** Why `s` is not a registry `host[:port][/path]`, or undefined. */
+function imageRepositoryProblem(s: string): string | undefined {
+    const example = `e.g. "${DEFAULT_IMAGE_REPOSITORY}" or "registry.example.com:5000/k8s"`;
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
+    if (scheme) return `drop the scheme: write ${JSON.stringify(s.slice(scheme[0].length).replace(/\/+$/, ""))}`;
+    if (s.endsWith("/")) return `remove the trailing '/': write ${JSON.stringify(s.replace(/\/+$/, ""))}`;
+    const [hostPort = "", ...path] = s.split("/");
+    const hp = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::([0-9]+))?$/.exec(hostPort);
+    const host = hp?.[1] ?? "";
+    const port = hp?.[2];
+    const hostOk =
+        host === "localhost" ||
+        (host.startsWith("[") ? parseIPv6(host.slice(1, -1)) !== undefined : parseIPv4(host) !== undefined || isDnsName(host));
+    if (!hp || !hostOk) return `${show(hostPort)} is not a registry host: give a registry host[:port][/path] without a scheme (${example})`;
+    if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535 && !/^0/.test(port))) {
+        return `the port ${show(port)} must be a number from 1 to 65535 (${example})`;
+    }
+    for (const c of path) {
+        if (!IMAGE_PATH_COMPONENT.test(c)) {
+            return `the path component ${show(c)} must be lowercase letters and digits separated by '.', '_' or '-' (${example})`;
+        }
+    }
+    if (s.includes("@") || /:[^/]*$/.test(path.join("/"))) return `give only the repository, without image name, tag or digest (${example})`;
+    return undefined;
+}
+
+export function parseKubeadm(raw: unknown, problems: Problems): Partial<KubeadmSpec> {
+    const result: Partial<KubeadmSpec> = {};
+    let obj: Obj = {};
+    if (!isAbsent(raw)) {
+        if (!isObject(raw)) {
+            problems.add("kubeadm", `must be an object with ${quoteList(KUBEADM_KEYS)}, got ${describe(raw)}`);
+            return result;
+        }
+        obj = raw;
+        checkKeys(obj, KUBEADM_KEYS, "kubeadm", problems, KUBEADM_ALIASES);
+    }
+
+    const repo = obj["imageRepository"];
+    if (isAbsent(repo)) {
+        result.imageRepository = DEFAULT_IMAGE_REPOSITORY;
+    } else if (typeof repo !== "string" || repo.trim() === "") {
+        problems.add("kubeadm.imageRepository", `must be a registry host[:port][/path], got ${describe(repo)} (e.g. "${DEFAULT_IMAGE_REPOSITORY}")`);
+    } else {
+        const why = imageRepositoryProblem(repo);
+        if (why) problems.add("kubeadm.imageRepository", `${show(repo)} is not a valid image repository: ${why}`);
+        else result.imageRepository = repo;
+    }
+
+    for (const setting of EXTRA_ARG_SETTINGS) {
+        const args = parseExtraArgs(obj[setting], `kubeadm.${setting}`, problems);
+        if (args) result[setting] = args;
+    }
+
+    const mode = obj["kubeProxyMode"];
+    if (isAbsent(mode)) {
+        result.proxyMode = DEFAULT_PROXY_MODE;
+    } else if (typeof mode === "string" && (PROXY_MODES as readonly string[]).includes(mode)) {
+        result.proxyMode = mode as ProxyMode;
+    } else if (typeof mode === "string" && mode.toLowerCase() === "ipvs") {
+        problems.add(
+            "kubeadm.kubeProxyMode",
+            `"ipvs" is deprecated since Kubernetes 1.35: use "nftables" (the successor, Linux 5.13+) or "iptables"`,
+        );
+    } else {
+        problems.add("kubeadm.kubeProxyMode", `${show(mode)} is not a supported kube-proxy mode: use ${quoteList(PROXY_MODES)}`);
+    }
+
+    const kubelet = obj["kubelet"];
+    if (isAbsent(kubelet)) {
+        result.kubeletConfiguration = {};
+    } else if (!isObject(kubelet) || (Object.getPrototypeOf(kubelet) !== Object.prototype && Object.getPrototypeOf(kubelet) !== null)) {
+        problems.add(
+            "kubeadm.kubelet",
+            `must be an object of KubeletConfiguration fields, got ${describe(kubelet)} (e.g. {maxPods: 200, failSwapOn: false})`,
+        );
+    } else {
+        const before = problems.count;
+        for (const key of Object.keys(kubelet)) {
+            const p = child("kubeadm.kubelet", key);
+            const owned = KUBELET_OWNED[key];
+            if (owned) {
+                problems.add(p, `cannot be set here: ${owned}`);
+            } else if (!/^[a-z][A-Za-z0-9]*$/.test(key)) {
+                const camel = key.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/^[A-Z]/, (c) => c.toLowerCase());
+                problems.add(
+                    p,
+                    `${show(key)} is not a KubeletConfiguration field name: fields are camelCase${/^[a-z][A-Za-z0-9]*$/.test(camel) ? ` (e.g. ${JSON.stringify(camel)})` : ""}`,
+                );
+            }
+        }
+        if (problems.count === before) result.kubeletConfiguration = deepCopy(kubelet) as Record<string, unknown>;
+    }
+    return result;
+}
+
