@@ -58,6 +58,8 @@ export class Cluster extends pulumi.ComponentResource {
     public readonly apiEndpoint: string;
     public readonly nodes: NodeSummary[];
     public readonly provider: k8s.Provider;
+    /** Resolves once the config changes are accepted and every host answered (rejects with the reason otherwise). */
+    public readonly ready: pulumi.Output<unknown>;
 
     constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm:index:Cluster", name, {}, opts);
@@ -72,6 +74,7 @@ export class Cluster extends pulumi.ComponentResource {
         const accepted = fixedSettingsCheck(name, spec, child);
         const reachable = args.skipReachabilityCheck ? pulumi.output(undefined) : hostsReachable(spec.hosts);
         const ready = pulumi.all([accepted, reachable]);
+        this.ready = ready;
 
         // 3. install the scripts, check and prepare every host
         const hosts = new Map<string, Host>();

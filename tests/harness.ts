@@ -335,13 +335,14 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
                 return { id: `${args.name}-id`, state };
             };
             const isCommand = type === "command:remote:Command";
-            if (op === "same") return finish(prev!.outputs);
+            // (a resource made to fail fails even when unchanged: what is tested is what its failure leaves behind)
             if (!preview && (opts.failResources ?? []).includes(args.name)) {
                 failed = true;
                 const e = new Error(`${args.name}: failed (the test made it fail)`);
                 failures.push({ name: args.name, error: e });
                 return Promise.reject(e);
             }
+            if (op === "same") return finish(prev!.outputs);
             if (preview) {
                 if (op === "update" && isCommand) return finish(prev!.outputs);
                 if (op === "update") return finish(prev!.outputs);
@@ -389,6 +390,11 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
             }, { transformations: [record] });
         }
 
+        // The program runs until its gate (refused changes, unreachable
+        // hosts) has settled; the engine deletes nothing before the program ends.
+        if (cluster) {
+            await (cluster.ready as unknown as { promise(): Promise<unknown> }).promise().catch(() => undefined);
+        }
         // Wait until registration settles (outputs resolve through several turns).
         let last = -1;
         let stable = 0;

@@ -106,7 +106,7 @@ echo "# rendering configs with the program's renderers"
 (cd "$repo_root" && npx ts-node --transpile-only -e '
 const fs = require("fs");
 const {parseClusterConfig} = require("./components/config");
-const {renderInitConfig, renderJoinConfig} = require("./components/kubeadm/config");
+const {renderInitConfig, renderJoinConfig, discoverySection, controlPlaneEndpoint} = require("./components/kubeadm/config");
 const {renderContainerdConfig} = require("./components/containerd");
 const out = process.argv[1];
 const raw = {
@@ -122,8 +122,11 @@ const raw = {
 const spec = parseClusterConfig(raw, "selftest");
 const hash = fs.readFileSync(out + "/cahash", "utf8").trim();
 fs.writeFileSync(out + "/init.yaml", renderInitConfig(spec, spec.hosts[0]));
-fs.writeFileSync(out + "/join-worker.yaml", renderJoinConfig(spec, spec.hosts[2], hash, false));
-fs.writeFileSync(out + "/join-cp.yaml", renderJoinConfig(spec, spec.hosts[1], hash, true));
+// as the join script writes them: the rendered JoinConfiguration, then the discovery section
+const token = "k7x2p9.q4w8e1r5t6y3u0i2";
+fs.writeFileSync(out + "/join-worker.yaml", renderJoinConfig(spec, spec.hosts[2], false));
+fs.writeFileSync(out + "/join-worker-tok.yaml", renderJoinConfig(spec, spec.hosts[2], false) + discoverySection(controlPlaneEndpoint(spec), token, hash));
+fs.writeFileSync(out + "/join-cp-tok.yaml", renderJoinConfig(spec, spec.hosts[1], true) + discoverySection(controlPlaneEndpoint(spec), token, hash));
 fs.writeFileSync(out + "/containerd.toml", renderContainerdConfig({pauseImage: "registry.k8s.io/pause:3.10.1"}));
 ' "$R/cfg" 2>/dev/null) &
 render_pid=$!
@@ -163,10 +166,8 @@ sed 's/cgroupDriver: systemd/cgroupDriver: cgroupfs/' "$C/init.yaml" >"$C/cgroup
 expect_fail "validate rejects kubelet cgroupDriver cgroupfs" 'cgroupDriver' kubeadm config validate --config "/cfg/cgroupfs.yaml"
 sed 's/kubernetesVersion: v1.36.4/kubernetesVersion: 1.36.4/' "$C/init.yaml" >"$C/kv.yaml"
 expect_fail "validate rejects kubernetesVersion without v" 'kubernetesVersion' kubeadm config validate --config "/cfg/kv.yaml"
-expect_fail "validate rejects a join config with the placeholder" 'placeholder was not replaced' kubeadm config validate --config "/cfg/join-worker.yaml"
+expect_fail "validate rejects a join config without the discovery section the join script adds" 'bootstrapToken or file must be set' kubeadm config validate --config "/cfg/join-worker.yaml"
 token=k7x2p9.q4w8e1r5t6y3u0i2
-sed "s/__BOOTSTRAP_TOKEN__/$token/" "$C/join-worker.yaml" >"$C/join-worker-tok.yaml"
-sed "s/__BOOTSTRAP_TOKEN__/$token/" "$C/join-cp.yaml" >"$C/join-cp-tok.yaml"
 expect_ok "validate accepts the rendered worker JoinConfiguration with a token" kubeadm config validate --config "/cfg/join-worker-tok.yaml"
 expect_ok "validate accepts the rendered control-plane JoinConfiguration with a token" kubeadm config validate --config "/cfg/join-cp-tok.yaml"
 sed 's/sha256:\([0-9a-f]*\)/sha256:XYZ/' "$C/join-worker-tok.yaml" >"$C/badhash.yaml"
