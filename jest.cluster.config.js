@@ -10,6 +10,9 @@ const base = require("./jest.config.js");
 module.exports = {
     ...base,
     roots: ["<rootDir>/tests/cluster"],
+    // `*.tier.ts`, not `*.test.ts`: the default `npm test` (roots: tests/) must
+    // not pick this tier up, and jest.config.js is not this tier's to edit.
+    testMatch: ["**/*.tier.ts"],
     testPathIgnorePatterns: ["/node_modules/"],
     maxWorkers: 1,
     // A cold build of every component takes about 30 minutes on 2 cores.

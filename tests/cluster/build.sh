@@ -384,7 +384,9 @@ fi
 
 # --- 4. image base: Debian 12 minbase with iptables/nftables (kube-proxy, flanneld) ---
 base_tar=$CACHE/base/rootfs.tar
-base_stamp="bookworm minbase iptables nftables ca-certificates $SELF_HASH"
+# Bump the recipe number when this step changes (not keyed on the whole script:
+# a debootstrap takes 1.5-4 minutes).
+base_stamp="bookworm minbase iptables nftables ca-certificates recipe=1"
 if fresh base "$base_stamp" && [[ -f $base_tar ]]; then
     SUMMARY+=("image base         cached  $base_tar")
 else
@@ -432,11 +434,12 @@ EOF
     reg=127.0.0.1:$port
     for _ in $(seq 50); do curl -fsS "http://$reg/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
     curl -fsS "http://$reg/v2/" >/dev/null || die "the local registry did not start: $(cat "$LOGS/registry-push.log")"
-    crane() { "$BIN/crane/crane" --insecure "$@"; }
+    crane() { "$BIN/crane/crane" --insecure "$@" 2>>"$LOGS/crane.log"; }
     lw=$WORK/layers
     rm -rf "$lw"
     mkdir -p "$lw"
     : >"$CACHE/images.txt"
+    : >"$LOGS/crane.log"
     log "pushing the image base"
     crane append -f "$base_tar" -t "$reg/kubeadm-pulumi/base:bookworm" >/dev/null
     crane mutate "$reg/kubeadm-pulumi/base:bookworm" --set-platform linux/amd64 \
@@ -468,7 +471,9 @@ EOF
         image "$k/$c:v$K8S_VERSION" base "/usr/local/bin/$c" "$ENGINE_BIN/$c:usr/local/bin/$c"
     done
     image "$k/etcd:$ETCD_IMAGE_TAG" base /usr/local/bin/etcd "$ENGINE_BIN/etcd:usr/local/bin/etcd"
-    image "$k/coredns/coredns:v$COREDNS_VERSION" base /coredns "$BIN/coredns/coredns:coredns"
+    # With a custom imageRepository kubeadm wants CoreDNS at <repository>/coredns:<tag>
+    # (registry.k8s.io/coredns/coredns only for the default repository).
+    image "$k/coredns:v$COREDNS_VERSION" base /coredns "$BIN/coredns/coredns:coredns"
     image "$k/pause:$PAUSE_VERSION" scratch /pause "$BIN/pause/pause:pause"
     # The flannel chart's images (chart/kube-flannel/values.yaml): flanneld at
     # /opt/bin/flanneld; the CNI plugin image's init container runs `cp -f /flannel ...`.
