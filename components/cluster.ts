@@ -94,7 +94,7 @@ export class Cluster extends pulumi.ComponentResource {
         const joined: pulumi.Resource[] = [firstCp.ready];
 
         // 5. join the other control planes one at a time
-        let previous: pulumi.Resource = firstCp.ready;
+        let previous: pulumi.Resource = firstCp.init!;
         for (const h of spec.hosts.filter((x) => isControlPlane(x) && x.name !== first.name)) {
             const cp = new ControlPlane(h.name, {
                 spec, host: h, connection: connect(h), prepare: prepared(h), pki, initNode, after: [previous],

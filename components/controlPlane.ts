@@ -2,11 +2,29 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { targetOf } from "./host";
 import { controlPlaneEndpoint, renderInitConfig } from "./kubeadm/config";
-import { InitNode, JoinSteps, WORKER_ROLE_LABEL, joinNode } from "./join";
-import { ClusterSpec, HostSpec, isWorker } from "./model";
+import { InitNode, JoinSteps, joinNode, nodeCall } from "./join";
+import { ClusterSpec, HostSpec } from "./model";
 import { Pki } from "./pki";
 import { encodeBundle } from "./scripts";
-import { step, StepConnection } from "./step";
+import { ScriptCall, step, StepConnection } from "./step";
+
+/** The init step's script on the first control plane (deleting it resets that host). */
+export function initCall(spec: ClusterSpec, host: HostSpec): ScriptCall & { onDelete: ScriptCall } {
+    return {
+        script: "init",
+        what: `kubeadm init of cluster ${spec.clusterName} on ${host.name} (first control plane), Kubernetes ${spec.kubernetesVersion}, API ${controlPlaneEndpoint(spec)}`,
+        vars: {
+            NODE_NAME: host.name,
+            KUBEADM_CONFIG: renderInitConfig(spec, host),
+            API_ENDPOINT: controlPlaneEndpoint(spec),
+        },
+        onDelete: {
+            script: "reset",
+            vars: { NODE_NAME: host.name },
+            what: `kubeadm reset of ${host.name}, the first control plane (the cluster ends), then removal of its Kubernetes state, CNI interfaces and rules`,
+        },
+    };
+}
 
 /** Inputs of one control-plane node. */
 export interface ControlPlaneArgs {
@@ -31,6 +49,8 @@ export interface ControlPlaneArgs {
 export class ControlPlane extends pulumi.ComponentResource {
     /** `kubeadm init` (first control plane only). */
     public readonly init?: command.remote.Command;
+    /** Labels and taints of the first control plane, once init is done (first control plane only). */
+    public readonly node?: command.remote.Command;
     /** Token, join and registration steps (additional control planes only). */
     public readonly joinSteps?: JoinSteps;
     /** The last step of this node: what the next control plane waits for. */
@@ -44,22 +64,18 @@ export class ControlPlane extends pulumi.ComponentResource {
             this.init = step(`${name}-init`, {
                 connection: args.connection,
                 target: targetOf(host),
-                script: "init",
-                what: `kubeadm init of cluster ${spec.clusterName} on ${host.name} (first control plane), Kubernetes ${spec.kubernetesVersion}, API ${controlPlaneEndpoint(spec)}`,
-                vars: {
-                    NODE_NAME: host.name,
-                    KUBEADM_CONFIG: renderInitConfig(spec, host),
-                    API_ENDPOINT: controlPlaneEndpoint(spec),
-                },
+                ...initCall(spec, host),
                 stdin: args.pki.sharedFiles.apply((files) => encodeBundle(files)),
                 secretStdin: true,
-                onDelete: {
-                    script: "reset",
-                    vars: { NODE_NAME: host.name },
-                    what: `kubeadm reset of ${host.name}, the first control plane (the cluster ends), then removal of its Kubernetes state, CNI interfaces and rules`,
-                },
             }, { parent: this, dependsOn: [args.prepare] });
-            this.ready = this.init;
+            // Its labels and taints, like every other node's (no drain on
+            // delete: this node goes last, with the cluster).
+            this.node = step(`${name}-node`, {
+                connection: args.connection,
+                target: targetOf(host),
+                ...nodeCall(host, false),
+            }, { parent: this, dependsOn: [this.init] });
+            this.ready = this.node;
         } else {
             this.joinSteps = joinNode(name, {
                 spec,
@@ -70,7 +86,6 @@ export class ControlPlane extends pulumi.ComponentResource {
                 caCertPem: args.pki.caCertPem,
                 caCertHash: args.pki.discoveryHash,
                 controlPlanePki: args.pki.sharedFiles.apply((f): Record<string, string> => ({ ...f })),
-                labels: isWorker(host) ? [WORKER_ROLE_LABEL] : [],
                 after: args.after,
             }, this);
             this.ready = this.joinSteps.node;

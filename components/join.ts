@@ -13,7 +13,7 @@ import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { targetOf } from "./host";
 import { renderJoinConfig, controlPlaneEndpoint } from "./kubeadm/config";
-import { ClusterSpec, HostSpec } from "./model";
+import { ClusterSpec, HostSpec, isWorker } from "./model";
 import { encodeBundle } from "./scripts";
 import { ScriptCall, step, StepConnection, StepTarget } from "./step";
 
@@ -49,8 +49,6 @@ export interface JoinArgs {
     caCertHash: pulumi.Output<string>;
     /** Join as a control plane, with the shared PKI files (secret). */
     controlPlanePki?: pulumi.Output<Record<string, string>>;
-    /** Node labels applied after registration (`key=value`). */
-    labels: string[];
     /** Extra steps this join must wait for (serial control-plane joins). */
     after?: pulumi.Resource[];
 }
@@ -97,14 +95,28 @@ export function joinCall(spec: ClusterSpec, host: HostSpec, asControlPlane: bool
     };
 }
 
-/** The node step's script for `host` (runs on the first control plane; deleting it drains the node). */
-export function nodeCall(host: HostSpec, labels: readonly string[]): ScriptCall & { onDelete: ScriptCall } {
+/** The labels the node step keeps on `host`: the worker role label for hosts with the worker role, then the host's own. */
+export function nodeLabels(host: HostSpec): string[] {
+    return [...(isWorker(host) ? [WORKER_ROLE_LABEL] : []), ...Object.entries(host.labels).map(([k, v]) => `${k}=${v}`)];
+}
+
+/** The taints the node step keeps on `host` (`key[=value]:Effect`). */
+export function nodeTaints(host: HostSpec): string[] {
+    return host.taints.map((t) => `${t.key}${t.value !== undefined ? `=${t.value}` : ""}:${t.effect}`);
+}
+
+/** The node step's script for `host` (runs on the first control plane; deleting it drains the node, unless `drain` is false). */
+export function nodeCall(host: HostSpec, drain = true): ScriptCall & { onDelete?: ScriptCall } {
     const node = host.name;
+    const labels = nodeLabels(host);
+    const taints = nodeTaints(host);
     return {
         script: "node-ready",
-        what: `wait for node ${node} to register${labels.length ? `, label it ${labels.join(" ")}` : ""}, delete its bootstrap token`,
-        vars: { NODE_NAME: node, NODE_LABELS: [...labels] },
-        onDelete: { script: "drain", vars: { NODE_NAME: node, DRAIN_TIMEOUT_SECONDS }, what: `drain ${node} (at most ${DRAIN_TIMEOUT_SECONDS}s; an unreachable API is a warning)` },
+        what: `wait for node ${node} to register, keep its labels (${labels.length}) and taints (${taints.length}) as configured, delete its bootstrap tokens`,
+        vars: { NODE_NAME: node, NODE_LABELS: labels, NODE_TAINTS: taints },
+        ...(drain
+            ? { onDelete: { script: "drain", vars: { NODE_NAME: node, DRAIN_TIMEOUT_SECONDS }, what: `drain ${node} (at most ${DRAIN_TIMEOUT_SECONDS}s; an unreachable API is a warning)` } }
+            : {}),
     };
 }
 
@@ -140,7 +152,7 @@ export function joinNode(name: string, a: JoinArgs, parent: pulumi.Resource): Jo
     const nodeStep = step(`${name}-node`, {
         connection: initNode.connection,
         target: initNode.target,
-        ...nodeCall(a.host, a.labels),
+        ...nodeCall(a.host),
         stdin: tokenStep.stdout,
         secretStdin: true,
     }, { ...child, dependsOn: [joinStep] });

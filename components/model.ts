@@ -43,6 +43,17 @@ export interface HostSpec {
     user: string;
     /** SSH port for this host (stack-wide `ssh.port` unless overridden). */
     port: number;
+    /** Node labels the program keeps on the node (besides the role label). */
+    labels: Readonly<Record<string, string>>;
+    /** Node taints the program keeps on the node (besides kubeadm's control-plane taint). */
+    taints: readonly Taint[];
+}
+
+/** A node taint. */
+export interface Taint {
+    key: string;
+    value?: string;
+    effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
 }
 
 /** Network settings of the cluster. */
@@ -135,6 +146,18 @@ export interface ClusterSpec {
 export interface ClusterSecrets {
     /** PEM/OpenSSH private key, a Pulumi secret. */
     sshPrivateKey: import("@pulumi/pulumi").Output<string>;
+}
+
+/**
+ * An SSH user name the program accepts: a POSIX-portable name as `useradd`
+ * takes it (lowercase letters, digits, '_', '.', '-', not starting with '-'
+ * or a digit, at most 32 characters). The config check and the command
+ * renderer share this one rule.
+ */
+export const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
+
+export function isUserName(s: string): boolean {
+    return USER_NAME.test(s);
 }
 
 export function isControlPlane(host: HostSpec): boolean {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { InitNode, JoinSteps, WORKER_ROLE_LABEL, joinNode } from "./join";
+import { InitNode, JoinSteps, joinNode } from "./join";
 import { ClusterSpec, HostSpec } from "./model";
 import { StepConnection } from "./step";
 
@@ -35,7 +35,6 @@ export class Worker extends pulumi.ComponentResource {
             initNode: args.initNode,
             caCertPem: args.caCertPem,
             caCertHash: args.caCertHash,
-            labels: [WORKER_ROLE_LABEL],
         }, this);
         this.registerOutputs({});
     }

@@ -23,7 +23,9 @@ import {
     privateKeyProblem,
     RawConfig,
 } from "../components/config";
+import { ParseOptions } from "../components/config";
 import { ClusterSpec } from "../components/model";
+import { openSshPrivateKey } from "./harness";
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION } from "../components/versions";
 
 /**
@@ -34,15 +36,8 @@ const pemBegin = (label: string) => `-----BEGIN ${label}-----`;
 const pemEnd = (label: string) => `-----END ${label}-----`;
 const pem = (label: string, ...body: string[]) => [pemBegin(label), ...body, pemEnd(label)].join("\n");
 
-/** Something shaped like an OpenSSH private key (PROTOCOL.key header), with the given cipher. */
-function fakeKey(cipher = "none"): string {
-    const magic = Buffer.from("openssh-key-v1\0", "latin1");
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(cipher.length);
-    const body = Buffer.concat([magic, len, Buffer.from(cipher, "latin1"), Buffer.alloc(48, 7)]).toString("base64");
-    const lines = body.match(/.{1,70}/g) ?? [];
-    return pem("OPENSSH PRIVATE KEY", ...lines) + "\n";
-}
+/** A real OpenSSH private key made for this test process, with the given cipher (see the harness). */
+const fakeKey = (cipher = "none") => openSshPrivateKey(cipher);
 
 const KEY = fakeKey();
 
@@ -218,7 +213,30 @@ const badConfigs: [string, RawConfig, string, string][] = [
     ["kubelet cgroupDriver", withChange((c) => (c["kubeadm"] = { kubelet: { cgroupDriver: "cgroupfs" } })), "kubeadm.kubelet.cgroupDriver", "cannot be set here"],
     ["kubelet kind", withChange((c) => (c["kubeadm"] = { kubelet: { kind: "KubeletConfiguration" } })), "kubeadm.kubelet.kind", "header itself"],
     ["kubelet apiVersion", withChange((c) => (c["kubeadm"] = { kubelet: { apiVersion: "kubelet.config.k8s.io/v1beta1" } })), "kubeadm.kubelet.apiVersion", "header itself"],
-    ["kubelet dashed field", withChange((c) => (c["kubeadm"] = { kubelet: { "max-pods": 200 } })), 'kubeadm.kubelet["max-pods"]', `(e.g. "maxPods")`],
+    ["kubelet dashed field", withChange((c) => (c["kubeadm"] = { kubelet: { "max-pods": 200 } })), 'kubeadm.kubelet["max-pods"]', `did you mean "maxPods"?`],
+    ["kubelet field of the wrong type", withChange((c) => (c["kubeadm"] = { kubelet: { maxPods: "200" } })), "kubeadm.kubelet.maxPods", `must be a whole number (unquoted), got the string "200"`],
+    ["kubelet unknown field", withChange((c) => (c["kubeadm"] = { kubelet: { maxPod: 200 } })), "kubeadm.kubelet.maxPod", `did you mean "maxPods"?`],
+    ["kubelet duration", withChange((c) => (c["kubeadm"] = { kubelet: { syncFrequency: "ten seconds" } })), "kubeadm.kubelet.syncFrequency", `must be a duration such as "10s"`],
+    ["kubelet map of strings", withChange((c) => (c["kubeadm"] = { kubelet: { evictionHard: { "memory.available": 100 } } })), "kubeadm.kubelet.evictionHard", "must be a map of strings"],
+    ["controller-manager flag with a bad number", withChange((c) => (c["kubeadm"] = { controllerManagerExtraArgs: { "node-cidr-mask-size-ipv4": "abc" } })), 'kubeadm.controllerManagerExtraArgs["node-cidr-mask-size-ipv4"]', `must be a prefix length (e.g. 24), got "abc"`],
+    ["api server flag with a bad boolean", withChange((c) => (c["kubeadm"] = { apiServerExtraArgs: { profiling: "no" } })), "kubeadm.apiServerExtraArgs.profiling", `must be true or false, got "no"`],
+    ["user with a trailing $", withChange((c) => (host(c, 1)["user"] = "deploy$")), "hosts[1].user", "is not a valid user name"],
+    ["a NUL byte in a value", withChange((c) => (c["network"] = { dnsDomain: "cluster\u0000.local" })), "network.dnsDomain", "contains a NUL byte"],
+    ["a __proto__ key", withChange((c) => (c["network"] = JSON.parse('{"__proto__": 1}'))), 'network.__proto__', `remove it; the known settings here are`],
+    ["a constructor key", withChange((c) => (c["apiServer"] = { constructor: 1 })), "apiServer.constructor", `remove it; the known settings here are`],
+    ["a toString key", withChange((c) => (c["kubeadm"] = { toString: 1 })), "kubeadm.toString", `remove it; the known settings here are`],
+    ["API port of the kubelet", withChange((c) => (c["apiServer"] = { port: 10250 })), "apiServer.port", "10250 is the kubelet's port on every control plane"],
+    ["API port of etcd", withChange((c) => (c["apiServer"] = { port: 2379 })), "apiServer.port", "2379 is etcd (client)'s port"],
+    ["API address on loopback", withChange((c) => (c["apiServer"] = { address: "127.0.0.1" })), "apiServer.address", "is a loopback address: every node would try to reach the API on itself"],
+    ["API address localhost", withChange((c) => (c["apiServer"] = { address: "localhost" })), "apiServer.address", "is a loopback address"],
+    ["label key invalid", withChange((c) => (host(c, 1)["labels"] = { "bad_": "x" })), "hosts[1].labels.bad_", "is not a valid key"],
+    ["label value invalid", withChange((c) => (host(c, 1)["labels"] = { tier: "-web" })), "hosts[1].labels.tier", "is not a valid label value"],
+    ["role label set by hand", withChange((c) => (host(c, 1)["labels"] = { "node-role.kubernetes.io/worker": "" })), 'hosts[1].labels["node-role.kubernetes.io/worker"]', "is set by the program from the host's roles"],
+    ["labels not a map", withChange((c) => (host(c, 1)["labels"] = ["tier=web"])), "hosts[1].labels", "must be a map of label keys to values"],
+    ["taint effect typo", withChange((c) => (host(c, 1)["taints"] = [{ key: "dedicated", effect: "NoSchedul" }])), "hosts[1].taints[0].effect", `did you mean "NoSchedule"?`],
+    ["taint without key", withChange((c) => (host(c, 1)["taints"] = [{ effect: "NoSchedule" }])), "hosts[1].taints[0].key", "must be a string"],
+    ["taint repeated", withChange((c) => (host(c, 1)["taints"] = [{ key: "a", effect: "NoSchedule" }, { key: "a", value: "b", effect: "NoSchedule" }])), "hosts[1].taints[1]", "repeats the taint a:NoSchedule"],
+    ["PEM armour around junk", withChange((c) => (c["ssh"] = { privateKey: pem("PRIVATE KEY", "bm90IGEga2V5") })), "ssh.privateKey", "has PEM armour but no private key the program can read"],
     ["preflight not an object", withChange((c) => (c["preflight"] = "cgroup")), "preflight", "must be an object like {ignore: [cgroup]}"],
     ["preflight.ignore not a list", withChange((c) => (c["preflight"] = { ignore: "cgroup" })), "preflight.ignore", "must be a list of check names"],
     ["preflight.ignore unknown check", withChange((c) => (c["preflight"] = { ignore: ["cgroups"] })), "preflight.ignore[0]", `is not a preflight check: use "cgroup" or one of`],
@@ -255,7 +273,7 @@ describe("parseClusterConfig rejects bad configs", () => {
         const catalogue = Object.fromEntries(badConfigs.map(([name, raw]) => [name, captureError(raw).message]));
         expect(catalogue).toMatchSnapshot();
         for (const text of Object.values(catalogue)) {
-            for (const line of text.split("\n").slice(1)) expect(line).toMatch(/^ {2}- [A-Za-z][\w.\[\]"-]*: .{10,}/);
+            for (const line of text.split("\n").slice(1)) expect(line).toMatch(/^ {2}- [A-Za-z][\w.\[\]"/-]*: .{10,}/);
         }
     });
 
@@ -273,9 +291,9 @@ describe("parseClusterConfig rejects bad configs", () => {
     });
 });
 
-function captureError(raw: RawConfig): ConfigError {
+function captureError(raw: RawConfig, opts?: ParseOptions): ConfigError {
     try {
-        parseClusterConfig(raw, "demo");
+        parseClusterConfig(raw, "demo", opts);
     } catch (e) {
         if (e instanceof ConfigError) return e;
         throw e;
@@ -348,6 +366,15 @@ describe("every problem is reported at once", () => {
 });
 
 describe("parseClusterConfig accepts good configs", () => {
+    test("per-host labels and taints", () => {
+        const spec = parseClusterConfig(withChange((c) => {
+            host(c, 1)["labels"] = { tier: "web", "example.com/zone": "a", gpu: true };
+            host(c, 1)["taints"] = [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }, { key: "spot", effect: "PreferNoSchedule" }];
+        }), "demo");
+        expect(spec.hosts[1].labels).toEqual({ "example.com/zone": "a", gpu: "true", tier: "web" });
+        expect(spec.hosts[1].taints).toEqual([{ key: "dedicated", value: "gpu", effect: "NoSchedule" }, { key: "spot", effect: "PreferNoSchedule" }]);
+    });
+
     test("network.cni none: no pod network is installed by the program", () => {
         expect(parseClusterConfig(withChange((c) => (c["network"] = { cni: "none" })), "demo").network.cni).toBe("none");
     });
@@ -381,6 +408,8 @@ describe("parseClusterConfig accepts good configs", () => {
                     roles: ["control-plane", "worker"],
                     user: DEFAULT_SSH_USER,
                     port: DEFAULT_SSH_PORT,
+                    labels: {},
+                    taints: [],
                 },
             ],
             kubernetesVersion: DEFAULT_KUBERNETES_VERSION,
@@ -430,9 +459,9 @@ describe("parseClusterConfig accepts good configs", () => {
         raw.kubernetesVersion = "v1.37.0";
         const spec = parseClusterConfig(raw, "prod");
         expect(spec.hosts).toEqual([
-            { name: "cp-1", address: "192.0.2.10", internalAddress: "10.0.0.10", roles: ["control-plane"], user: "ubuntu", port: 22 },
-            { name: "worker-1", address: "192.0.2.11", internalAddress: "10.0.0.11", roles: ["worker"], user: "ubuntu", port: 22 },
-            { name: "worker-2", address: "worker-2.example.com", roles: ["worker"], user: "admin", port: 2222 },
+            { name: "cp-1", address: "192.0.2.10", internalAddress: "10.0.0.10", roles: ["control-plane"], user: "ubuntu", port: 22, labels: {}, taints: [] },
+            { name: "worker-1", address: "192.0.2.11", internalAddress: "10.0.0.11", roles: ["worker"], user: "ubuntu", port: 22, labels: {}, taints: [] },
+            { name: "worker-2", address: "worker-2.example.com", roles: ["worker"], user: "admin", port: 2222, labels: {}, taints: [] },
         ]);
         expect(spec.kubernetesVersion).toBe("1.37.0");
         expect(spec.apiServer).toEqual({ address: "192.0.2.10", port: 6443, extraSans: [], explicitAddress: false });
@@ -534,6 +563,8 @@ describe("parseClusterConfig accepts good configs", () => {
             roles: ["control-plane", "worker"],
             user: "root",
             port: 2222,
+            labels: {},
+            taints: [],
         });
         expect(spec.network).toEqual({ podSubnet: "fd00:10:244::/56", serviceSubnet: "fd00:10:96::/112", dnsDomain: "k8s.internal", cni: "cilium" });
     });
@@ -549,9 +580,18 @@ describe("parseClusterConfig accepts good configs", () => {
         expect(spec.kubeadm.kubeletConfiguration).toEqual({});
     });
 
-    test("an RSA PEM key and a PKCS#8 key are accepted; encrypted ones are not", () => {
-        expect(privateKeyProblem(pem("RSA PRIVATE KEY", "MIIE"))).toBeUndefined();
-        expect(privateKeyProblem(pem("PRIVATE KEY", "MIIE") + "\n")).toBeUndefined();
+    test("an RSA PEM key, a PKCS#8 key, an EC key and an OpenSSH key are accepted; encrypted ones and armour around junk are not", () => {
+        const crypto = require("crypto");
+        const rsa = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+        expect(privateKeyProblem(rsa.export({ type: "pkcs1", format: "pem" }))).toBeUndefined();
+        expect(privateKeyProblem(rsa.export({ type: "pkcs8", format: "pem" }))).toBeUndefined();
+        expect(privateKeyProblem(crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" }))).toBeUndefined();
+        expect(privateKeyProblem(fakeKey())).toBeUndefined();
+        expect(privateKeyProblem(fakeKey("aes256-ctr"))).toMatch(/passphrase/);
+        expect(privateKeyProblem(pem("RSA PRIVATE KEY", "MIIE"))).toMatch(/PEM armour but no private key the program can read/);
+        expect(privateKeyProblem(pem("OPENSSH PRIVATE KEY", "aGVsbG8gd29ybGQ="))).toMatch(/not a usable OpenSSH private key \(its body does not start with the openssh-key-v1 header\)/);
+        const damaged = fakeKey().replace(/\n(.{20})/, (_, x: string) => `\n${x.split("").reverse().join("")}`);
+        expect(privateKeyProblem(damaged)).toMatch(/not a usable OpenSSH private key/);
         expect(privateKeyProblem(pem("ENCRYPTED PRIVATE KEY", "MIIE"))).toMatch(/passphrase/);
         expect(
             privateKeyProblem(pem("RSA PRIVATE KEY", "Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-128-CBC,00", "", "MIIE")),
@@ -660,5 +700,60 @@ describe("the example stack", () => {
         const spec = parseClusterConfig(raw as RawConfig, project);
         expect(spec.hosts.map((h) => h.roles.join("+"))).toEqual(["control-plane", "worker", "worker"]);
         expect(spec.hosts.every((h) => h.address.startsWith("192.0.2."))).toBe(true);
+    });
+});
+
+describe("values stored as secrets are never quoted", () => {
+    const key = fakeKey();
+    const keyLine = key.split("\n")[1];
+
+    test("the whole ssh value set to the key (without --path): a problem naming ssh, the key not shown", () => {
+        const raw = { ...minimal(), ssh: key };
+        const e = captureError(raw, { encoded: true, secretKeys: ["ssh"] });
+        expect(e.message).toContain("  - ssh: is not valid JSON (its value is not shown: it is stored as a secret)");
+        expect(e.message).toContain("pulumi config set --secret --path ssh.privateKey");
+        expect(e.message).not.toContain(keyLine);
+        expect(e.message).not.toContain("OPENSSH");
+    });
+
+    test("a secret section's bad values are described, not quoted", () => {
+        const raw = { ...minimal(), ssh: JSON.stringify({ privateKey: key, user: keyLine.slice(0, 30), port: keyLine }) };
+        const e = captureError(raw, { encoded: true, secretKeys: ["ssh"] });
+        expect(e.message).toMatch(/ssh\.user: a string of 30 characters \(not shown: it is stored as a secret\) is not a valid user name/);
+        expect(e.message).not.toContain(keyLine.slice(0, 20));
+    });
+
+    test("ssh.privateKey stored without --secret is refused with the fix", () => {
+        const raw = { ...minimal(), ssh: JSON.stringify({ privateKey: key }) };
+        const e = captureError(raw, { encoded: true, secretKeys: [] });
+        expect(e.message).toContain("  - ssh.privateKey: is stored in plain text in Pulumi.<stack>.yaml (it was set without --secret): set it again as a secret");
+        expect(e.message).not.toContain(keyLine);
+    });
+
+    test("another section stored as a secret is refused: its values go into commands and plain state", () => {
+        const raw = { ...minimal(), network: JSON.stringify({ podSubnet: "10.244.0.0/16" }) };
+        const e = captureError(raw, { encoded: true, secretKeys: ["ssh", "network"] });
+        expect(e.message).toContain("  - network: is stored as a secret, but the program writes its values into the commands shown by pulumi preview");
+    });
+
+    test("a section that is not valid JSON is a problem with its path, not an SDK error", () => {
+        const raw = { ...minimal(), hosts: "[{name: cp-1" };
+        const e = captureError(raw, { encoded: true, secretKeys: ["ssh"] });
+        expect(e.message).toContain(`  - hosts: is not valid JSON (it starts "[{name: cp-1")`);
+    });
+
+    test("secret-looking values in every key: no message ever contains one", () => {
+        const marker = keyLine.slice(5, 45);
+        const poisoned: Record<string, unknown> = {};
+        for (const k of ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages", "charts"]) {
+            poisoned[k] = JSON.stringify({ [marker]: marker, user: marker, privateKey: `-----BEGIN PRIVATE KEY-----\n${marker}\n` });
+        }
+        poisoned.kubernetesVersion = marker;
+        for (const secretKeys of [Object.keys(poisoned), ["ssh"]]) {
+            const e = captureError(poisoned as RawConfig, { encoded: true, secretKeys });
+            const secretOnes = secretKeys.length > 1 ? e.message : e.message.split("\n").filter((l) => l.startsWith("  - ssh")).join("\n");
+            expect(secretOnes.length).toBeGreaterThan(0);
+            expect(secretOnes).not.toContain(marker.slice(0, 12));
+        }
     });
 });

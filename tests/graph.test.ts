@@ -22,7 +22,7 @@ describe("1 control plane + 2 workers", () => {
     test("every host gets scripts, preflight, prepare; init on the first control plane; each worker token -> join -> node", () => {
         const names = run.commands().map((c) => c.name).sort();
         expect(names).toEqual([
-            "cp-1-init", "cp-1-preflight", "cp-1-prepare", "cp-1-scripts",
+            "cp-1-init", "cp-1-node", "cp-1-preflight", "cp-1-prepare", "cp-1-scripts",
             "worker-1-join", "worker-1-node", "worker-1-preflight", "worker-1-prepare", "worker-1-scripts", "worker-1-token",
             "worker-2-join", "worker-2-node", "worker-2-preflight", "worker-2-prepare", "worker-2-scripts", "worker-2-token",
         ]);
@@ -57,8 +57,8 @@ describe("1 control plane + 2 workers", () => {
         expect(run.byName("kubeadm-cluster-k8s").dependsOn).toEqual(["cp-1-init"]);
         const release = run.byName("kubeadm-cluster-cni-release");
         expect(release.type).toBe("kubernetes:helm.sh/v3:Release");
-        expect(release.dependsOn).toEqual(["cp-1-init", "kubeadm-cluster-cni-namespace", "worker-1-node", "worker-2-node"]);
-        expect(run.byName("kubeadm-cluster-cni-namespace").dependsOn).toEqual(["cp-1-init", "worker-1-node", "worker-2-node"]);
+        expect(release.dependsOn).toEqual(["cp-1-node", "kubeadm-cluster-cni-namespace", "worker-1-node", "worker-2-node"]);
+        expect(run.byName("kubeadm-cluster-cni-namespace").dependsOn).toEqual(["cp-1-node", "worker-1-node", "worker-2-node"]);
     });
 
     test("token and node steps run on the first control plane, join on the worker itself", () => {
@@ -198,8 +198,8 @@ describe("a single host with both roles", () => {
         }));
     });
 
-    test("only scripts, preflight, prepare and init; no join steps", () => {
-        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-init", "solo-preflight", "solo-prepare", "solo-scripts"]);
+    test("only scripts, preflight, prepare, init and its node step (labels); no join steps", () => {
+        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-init", "solo-node", "solo-preflight", "solo-prepare", "solo-scripts"]);
     });
 
     test("the node is schedulable: no control-plane taint", () => {
@@ -229,6 +229,7 @@ describe("three control planes", () => {
     test("control planes join one at a time, after init", () => {
         expect(run.byName("cp-2-token").dependsOn).toEqual(["cp-1-init", "cp-2-prepare"]);
         expect(run.byName("cp-3-token").dependsOn).toEqual(["cp-1-init", "cp-2-node", "cp-3-prepare"]);
+        // (the first control plane's labels are not a reason to wait)
         expect(run.dependencies("cp-3-join").has("cp-2-join")).toBe(true);
     });
 
@@ -286,7 +287,7 @@ describe("re-running the program", () => {
         const first = fingerprint(await runProgram(rawConfig()));
         const second = fingerprint(await runProgram(rawConfig()));
         expect(second).toEqual(first);
-        expect(first.length).toBe(16);
+        expect(first.length).toBe(17);
     });
 });
 

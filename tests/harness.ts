@@ -56,6 +56,30 @@ export const SECRET_MARKERS = {
     tokenSecret: (name: string) => `tok${(hash(name) + "0000000000000").slice(0, 13)}`,
 };
 
+/**
+ * A real ed25519 private key in the OpenSSH format (openssh PROTOCOL.key),
+ * made for this test process; with another `cipher` it is laid out as an
+ * encrypted key (the private section is then not readable).
+ */
+export function openSshPrivateKey(cipher = "none"): string {
+    const crypto = require("crypto") as typeof import("crypto");
+    const { privateKey, publicKey } = crypto.generateKeyPairSync("ed25519");
+    const seed = (privateKey.export({ type: "pkcs8", format: "der" }) as Buffer).subarray(-32);
+    const pub = (publicKey.export({ type: "spki", format: "der" }) as Buffer).subarray(-32);
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+    const str = (b: Buffer | string) => { const x = Buffer.isBuffer(b) ? b : Buffer.from(b, "latin1"); return Buffer.concat([u32(x.length), x]); };
+    const pubBlob = Buffer.concat([str("ssh-ed25519"), str(pub)]);
+    const check = crypto.randomBytes(4);
+    let priv = Buffer.concat([check, check, str("ssh-ed25519"), str(pub), str(Buffer.concat([seed, pub])), str("test")]);
+    for (let i = 1; priv.length % 8 !== 0; i++) priv = Buffer.concat([priv, Buffer.from([i])]);
+    const body = Buffer.concat([
+        Buffer.from("openssh-key-v1\0", "latin1"), str(cipher), str(cipher === "none" ? "none" : "bcrypt"), str(cipher === "none" ? "" : "salt"),
+        u32(1), str(pubBlob), str(priv),
+    ]).toString("base64");
+    const armour = (w: string) => `-----${w} OPENSSH PRIVATE KEY-----`;
+    return [armour("BEGIN"), ...(body.match(/.{1,70}/g) ?? []), armour("END")].join("\n") + "\n";
+}
+
 function hash(s: string): string {
     return require("crypto").createHash("sha256").update(s).digest("hex").replace(/[^a-z0-9]/g, "");
 }

@@ -110,8 +110,8 @@ const VARIANTS: Variant[] = [
     { id: "join-control-plane", name: "join", vars: { NODE_NAME: "cp-2", IS_CONTROL_PLANE: true, JOIN_CONFIG, API_ENDPOINT: "[fd00::10]:6443", TOKEN_STEP: "cp-2-token" } },
     { id: "token", name: "token", vars: { NODE_NAME: "worker-1", TOKEN_TTL_SECONDS: 3600 } },
     { id: "forget-node", name: "forget-node", vars: { NODE_NAME: "worker-1" } },
-    { id: "node-ready-labels", name: "node-ready", vars: { NODE_NAME: "worker-1", NODE_LABELS: ["node-role.kubernetes.io/worker=", "tier=web"] } },
-    { id: "node-ready-no-labels", name: "node-ready", vars: { NODE_NAME: "worker-1", NODE_LABELS: [] } },
+    { id: "node-ready-labels", name: "node-ready", vars: { NODE_NAME: "worker-1", NODE_LABELS: ["node-role.kubernetes.io/worker=", "tier=web"], NODE_TAINTS: ["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"] } },
+    { id: "node-ready-no-labels", name: "node-ready", vars: { NODE_NAME: "worker-1", NODE_LABELS: [], NODE_TAINTS: [] } },
     { id: "drain", name: "drain", vars: { NODE_NAME: "worker-1", DRAIN_TIMEOUT_SECONDS: 300 } },
     { id: "reset", name: "reset", vars: { NODE_NAME: "worker-1" } },
     { id: "uninstall", name: "uninstall", vars: { NODE_NAME: "worker-1" } },
@@ -137,7 +137,7 @@ if (!shellcheckPresent) {
     if (process.env.CI === "true") {
         throw new Error("shellcheck is not installed, and the script lint is mandatory in CI");
     }
-    // Said again in the last lines of the run by tests/skipped-tools.ts's reporter.
+    // (npm test stops before jest without shellcheck: tests/check-tools.js)
     // eslint-disable-next-line no-console
     console.warn("shellcheck is not installed: skipping the shellcheck tests of components/scripts");
 }
@@ -321,12 +321,12 @@ describe("renderScript", () => {
     });
 
     it("writes the header variables sorted, quoted, arrays and booleans as documented", () => {
-        const s = renderScript("node-ready", { NODE_NAME: "it's", NODE_LABELS: ["a=b", "c=d"] }, { action: "create", claim: "n-node" });
-        expect(s).toContain("readonly KP_ACTION='create'\nreadonly KP_CLAIM='n-node'\nreadonly -a NODE_LABELS=('a=b' 'c=d')\nreadonly NODE_NAME='it'\\''s'\n");
+        const s = renderScript("node-ready", { NODE_NAME: "it's", NODE_LABELS: ["a=b", "c=d"], NODE_TAINTS: [] }, { action: "create", claim: "n-node" });
+        expect(s).toContain("readonly KP_ACTION='create'\nreadonly KP_CLAIM='n-node'\nreadonly -a NODE_LABELS=('a=b' 'c=d')\nreadonly NODE_NAME='it'\\''s'\nreadonly -a NODE_TAINTS=()\n");
         const p = renderScript("preflight", VARIANTS[0].vars);
         expect(p).toContain("readonly IS_CONTROL_PLANE='true'\n");
         expect(p).toContain("readonly MIN_CPUS='2'\n");
-        expect(renderScript("node-ready", { NODE_NAME: "n", NODE_LABELS: [] })).toContain("readonly -a NODE_LABELS=()\n");
+        expect(renderScript("node-ready", { NODE_NAME: "n", NODE_LABELS: [], NODE_TAINTS: [] })).toContain("readonly -a NODE_LABELS=()\n");
     });
 
     it("round-trips awkward values through real bash", () => {
@@ -338,7 +338,7 @@ describe("renderScript", () => {
         expect(r.stdout).toBe(nasty);
 
         const arr = ["a b", "it's", "$x", "new\nline", ""];
-        const s2 = renderScript("node-ready", { NODE_NAME: "n", NODE_LABELS: arr });
+        const s2 = renderScript("node-ready", { NODE_NAME: "n", NODE_LABELS: arr, NODE_TAINTS: [] });
         const r2 = run("bash", ["-c", `${header(s2)}\nprintf '<%s>' "\${NODE_LABELS[@]}"`]);
         expect(r2.stdout).toBe(arr.map((a) => `<${a}>`).join(""));
     });
@@ -349,7 +349,7 @@ describe("renderScript", () => {
         expect(() => renderScript("drain", { NODE_NAME: "a", DRAIN_TIMEOUT_SECONDS: "soon" })).toThrow(/non-negative integer/);
         expect(() => renderScript("drain", { NODE_NAME: "a", DRAIN_TIMEOUT_SECONDS: -1 })).toThrow(/non-negative integer/);
         expect(() => renderScript("join", { ...VARIANTS[7].vars, IS_CONTROL_PLANE: "true" })).toThrow(/boolean/);
-        expect(() => renderScript("node-ready", { NODE_NAME: "a", NODE_LABELS: "x=y" })).toThrow(/array/);
+        expect(() => renderScript("node-ready", { NODE_NAME: "a", NODE_LABELS: "x=y", NODE_TAINTS: [] })).toThrow(/array/);
         expect(() => renderScript("reset", { NODE_NAME: ["a"] })).toThrow(/string/);
         expect(() => renderScript("reset", { NODE_NAME: "a\0b" })).toThrow(/NUL/);
         expect(() => renderScript("nope" as ScriptName, {})).toThrow(/unknown script/);

@@ -1,10 +1,16 @@
 /** The `apiServer` section. */
 import { IpAddress } from "../net";
-import { Problems, isObject, isAbsent, item, show, describe, checkKeys, parsePort } from "./problems";
-import { classifyAddress, unusableIp } from "./addresses";
+import { Problems, isObject, isAbsent, item, show, describe, checkKeys, parsePort, lookup } from "./problems";
+import { classifyAddress, unusableIp, isLoopback } from "./addresses";
 
 /** API server port: kubeadm's default `localAPIEndpoint.bindPort` (`DefaultAPIBindPort`). */
 export const DEFAULT_API_SERVER_PORT = 6443;
+
+/** Ports the other control-plane components listen on (kubeadm's port list, kubernetes.io "Ports and Protocols"). */
+const CONTROL_PLANE_PORT_USERS: Record<string, string> = {
+    "2379": "etcd (client)", "2380": "etcd (peer)", "10250": "the kubelet", "10256": "kube-proxy (health)",
+    "10257": "kube-controller-manager", "10259": "kube-scheduler",
+};
 
 const API_SERVER_KEYS = ["address", "port", "extraSans"] as const;
 const API_SERVER_ALIASES: Record<string, string> = {
@@ -41,6 +47,11 @@ export function parseApiServer(raw: unknown, problems: Problems): ParsedApiServe
                 problems.add("apiServer.address", `${show(address)} is not a valid API server address: ${a.reason}`);
             } else if (a.ip && unusableIp(a.ip)) {
                 problems.add("apiServer.address", `${show(address)} is ${unusableIp(a.ip)}: give the load balancer, VIP or control-plane address clients use`);
+            } else if ((a.ip && isLoopback(a.ip)) || a.value === "localhost") {
+                problems.add(
+                    "apiServer.address",
+                    `${show(address)} is a loopback address: every node would try to reach the API on itself. Give the load balancer, VIP or a control plane's LAN address`,
+                );
             } else {
                 result.address = a.value;
                 if (a.ip) result.addressIp = a.ip;
@@ -50,7 +61,12 @@ export function parseApiServer(raw: unknown, problems: Problems): ParsedApiServe
 
     if (!isAbsent(raw["port"])) {
         const p = parsePort(raw["port"], "apiServer.port", problems, DEFAULT_API_SERVER_PORT);
-        if (p !== undefined) result.port = p;
+        const taken = p === undefined ? undefined : lookup(CONTROL_PLANE_PORT_USERS, String(p));
+        if (taken) {
+            problems.add("apiServer.port", `${p} is ${taken}'s port on every control plane: use another port (e.g. ${DEFAULT_API_SERVER_PORT} or 443)`);
+        } else if (p !== undefined) {
+            result.port = p;
+        }
     }
 
     const sans = raw["extraSans"];

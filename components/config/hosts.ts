@@ -1,10 +1,10 @@
 /** The `hosts` section. */
-import { Role, ROLES } from "../model";
+import { Role, ROLES, Taint } from "../model";
 import { IpAddress, parseIp, formatIp } from "../net";
 import { Problems, isObject, isAbsent, child, item, show, describe, quoteList, closest, checkKeys, parsePort, parseUser } from "./problems";
 import { isDnsLabel, suggestNodeName, classifyAddress, unusableIp, isLoopback } from "./addresses";
 
-const HOST_KEYS = ["name", "address", "internalAddress", "roles", "user", "port"] as const;
+const HOST_KEYS = ["name", "address", "internalAddress", "roles", "user", "port", "labels", "taints"] as const;
 const HOST_ALIASES: Record<string, string> = {
     hostname: "name",
     host: "address",
@@ -33,6 +33,90 @@ export interface ParsedHost {
     roles?: Role[];
     user?: string;
     port?: number;
+    labels?: Record<string, string>;
+    taints?: Taint[];
+}
+
+/** A Kubernetes qualified name (label and taint keys): optional DNS-subdomain prefix, then a name of at most 63 characters. */
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label value: at most 63 characters, alphanumeric at both ends, '-', '_', '.' inside (or empty). */
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const TAINT_EFFECTS: readonly Taint["effect"][] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+function keyProblem(key: string): string | undefined {
+    if (!QUALIFIED_NAME.test(key) || key.length > 317) {
+        return `${show(key)} is not a valid key: an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (e.g. "example.com/tier")`;
+    }
+    if (/^node-role\.kubernetes\.io\/(control-plane|worker)$/.test(key)) {
+        return `${show(key)} is set by the program from the host's roles: remove it (roles: [control-plane] or [worker])`;
+    }
+    return undefined;
+}
+
+function parseLabels(raw: unknown, path: string, problems: Problems): Record<string, string> | undefined {
+    if (!isObject(raw)) {
+        problems.add(path, `must be a map of label keys to values, got ${describe(raw)} (e.g. {tier: web, example.com/zone: a})`);
+        return undefined;
+    }
+    const out: Record<string, string> = {};
+    let ok = true;
+    for (const key of Object.keys(raw).sort()) {
+        const p = child(path, key);
+        const value = raw[key];
+        const why = keyProblem(key);
+        const text = typeof value === "number" || typeof value === "boolean" ? String(value) : value;
+        if (why) {
+            ok = false;
+            problems.add(p, why);
+        } else if (typeof text !== "string" || !LABEL_VALUE.test(text)) {
+            ok = false;
+            problems.add(p, `${show(value)} is not a valid label value: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or "")`);
+        } else {
+            out[key] = text;
+        }
+    }
+    return ok ? out : undefined;
+}
+
+function parseTaints(raw: unknown, path: string, problems: Problems): Taint[] | undefined {
+    if (!Array.isArray(raw)) {
+        problems.add(path, `must be a list of taints, got ${describe(raw)} (e.g. [{key: dedicated, value: gpu, effect: NoSchedule}])`);
+        return undefined;
+    }
+    const out: Taint[] = [];
+    let ok = true;
+    raw.forEach((t, i) => {
+        const p = item(path, i);
+        if (!isObject(t)) {
+            ok = false;
+            problems.add(p, `must be an object {key, value, effect}, got ${describe(t)}`);
+            return;
+        }
+        checkKeys(t, ["key", "value", "effect"], p, problems);
+        const key = t["key"];
+        const value = isAbsent(t["value"]) ? undefined : typeof t["value"] === "number" || typeof t["value"] === "boolean" ? String(t["value"]) : t["value"];
+        const effect = t["effect"];
+        const why = typeof key === "string" ? keyProblem(key) : `must be a string, got ${describe(key)}`;
+        if (why) {
+            ok = false;
+            problems.add(child(p, "key"), why);
+        }
+        if (value !== undefined && (typeof value !== "string" || !LABEL_VALUE.test(value))) {
+            ok = false;
+            problems.add(child(p, "value"), `${show(value)} is not a valid taint value: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+        }
+        if (typeof effect !== "string" || !(TAINT_EFFECTS as readonly string[]).includes(effect)) {
+            ok = false;
+            const guess = typeof effect === "string" ? closest(effect, TAINT_EFFECTS) : undefined;
+            problems.add(child(p, "effect"), `${show(effect)} is not a taint effect: use ${quoteList(TAINT_EFFECTS)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ""}`);
+        }
+        if (!why && typeof key === "string" && out.some((x) => x.key === key && x.effect === effect)) {
+            ok = false;
+            problems.add(p, `repeats the taint ${key}:${String(effect)}: give each key and effect once`);
+        }
+        if (ok) out.push({ key: key as string, ...(value !== undefined ? { value: value as string } : {}), effect: effect as Taint["effect"] });
+    });
+    return ok ? out : undefined;
 }
 
 export function parseHosts(raw: unknown, problems: Problems): ParsedHost[] {
@@ -153,6 +237,16 @@ export function parseHosts(raw: unknown, problems: Problems): ParsedHost[] {
                 problems.add(item(rolesPath, j), `${show(r)} is not a role: ${suggestion}`);
             });
             if (ok) host.roles = ROLES.filter((r) => found.has(r));
+        }
+
+        // labels and taints (applied to the node, kept in step with the config)
+        if (!isAbsent(h["labels"])) {
+            const labels = parseLabels(h["labels"], child(path, "labels"), problems);
+            if (labels) host.labels = labels;
+        }
+        if (!isAbsent(h["taints"])) {
+            const taints = parseTaints(h["taints"], child(path, "taints"), problems);
+            if (taints) host.taints = taints;
         }
 
         // user / port overrides

@@ -15,7 +15,8 @@
  */
 import { ApiServerSpec, ClusterSpec, CniChoice, HostSpec, KubeadmSpec, NetworkSpec, ProxyMode, Role } from "../model";
 import { IpAddress, Cidr, formatIp, formatCidr, cidrContains } from "../net";
-import { Problems, child, item } from "./problems";
+import { Problems, child, item, isObject, checkNulBytes, redacted } from "./problems";
+import { KUBERNETES_MINORS } from "../versions";
 import { DEFAULT_SSH_USER, DEFAULT_SSH_PORT, parseSsh, privateKeyProblem } from "./ssh";
 import { parseHosts } from "./hosts";
 import { parseKubernetesVersion } from "./version";
@@ -45,6 +46,83 @@ export interface RawConfig {
     charts?: unknown;
 }
 
+/** How the raw values were read from the stack. */
+export interface ParseOptions {
+    /**
+     * Top-level keys stored as Pulumi secrets (the entry point passes them;
+     * absent in tests that build a spec directly). Their values are never
+     * quoted in a message; only `ssh` may be secret (it holds the private key,
+     * which must be).
+     */
+    secretKeys?: readonly string[];
+    /**
+     * The values are the raw stack config strings (JSON text for objects and
+     * lists, as Pulumi stores them), decoded here so that an invalid one is a
+     * problem with its path like any other, never an SDK error quoting it.
+     */
+    encoded?: boolean;
+}
+
+/** Sections the program accepts as secrets: they never reach a command text or plain state. */
+const SECRET_SECTIONS: readonly string[] = ["ssh"];
+
+const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts"];
+
+/** Decode encoded values; report secret sections that may not be secret. */
+function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<string>, problems: Problems): RawConfig {
+    for (const key of secret) {
+        if (!SECRET_SECTIONS.includes(key) && (raw as Record<string, unknown>)[key] !== undefined) {
+            problems.add(
+                key,
+                `is stored as a secret, but the program writes its values into the commands shown by pulumi preview and into plain stack state ` +
+                    `(they are not secret to Kubernetes either): set it without --secret. Only ssh (its privateKey) is kept secret`,
+            );
+        }
+    }
+    if (!opts.encoded) return raw;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(raw)) {
+        if (typeof value !== "string") {
+            out[key] = value;
+            continue;
+        }
+        try {
+            out[key] = JSON.parse(value);
+        } catch {
+            if (OBJECT_SECTIONS.includes(key as keyof RawConfig)) {
+                problems.add(
+                    key,
+                    `is not valid JSON (${secret.has(key) ? "its value is not shown: it is stored as a secret" : `it starts ${JSON.stringify(value.slice(0, 30))}`}): ` +
+                        `set its fields with \`pulumi config set --path ${key}.<field> <value>\` or write it as YAML in Pulumi.<stack>.yaml` +
+                        (key === "ssh" ? "; the private key goes in ssh.privateKey: `pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519`" : ""),
+                );
+                out[key] = undefined;
+            } else {
+                out[key] = value;
+            }
+        }
+    }
+    return out as RawConfig;
+}
+
+/**
+ * Warnings about a valid config: things that may be fine but deserve a look
+ * (printed by the entry point with `pulumi.log.warn`).
+ */
+export function configWarnings(spec: ClusterSpec): string[] {
+    const warnings: string[] = [];
+    const minor = spec.kubernetesVersion.split(".").slice(0, 2).join(".");
+    const latest = (KUBERNETES_MINORS as Record<string, { latestPatch: string } | undefined>)[minor]?.latestPatch;
+    const patch = (v: string) => Number(v.split(".")[2]);
+    if (latest && patch(spec.kubernetesVersion) > patch(latest)) {
+        warnings.push(
+            `kubernetesVersion ${spec.kubernetesVersion} is newer than the newest ${minor} patch this program knows (${latest}): ` +
+                `if the package repository does not have it, the prepare step stops and lists the versions it offers`,
+        );
+    }
+    return warnings;
+}
+
 // ---------------------------------------------------------------------------
 // Entry point
 // ---------------------------------------------------------------------------
@@ -54,18 +132,35 @@ export interface RawConfig {
  * problem. `projectName` becomes `spec.clusterName`. The SSH private key is
  * validated here but is not part of the returned spec (it is a secret).
  */
-export function parseClusterConfig(raw: RawConfig, projectName: string): ClusterSpec {
+export function parseClusterConfig(raw: RawConfig, projectName: string, opts: ParseOptions = {}): ClusterSpec {
     const problems = new Problems();
+    const secret = new Set(opts.secretKeys ?? []);
+    const sections = decodeSections(raw, opts, secret, problems);
+    // A section stored as a secret is parsed without quoting any of its values.
+    // A section stored as a secret is parsed without quoting any of its
+    // values; one that may not be secret (reported) is not parsed at all.
+    const section = <T>(key: keyof RawConfig, parse: (v: unknown) => T): T =>
+        !secret.has(key) ? parse(sections[key]) : SECRET_SECTIONS.includes(key) ? redacted(() => parse(sections[key])) : parse(undefined);
+    for (const key of Object.keys(sections) as (keyof RawConfig)[]) {
+        section(key, (v) => checkNulBytes(v, key, problems));
+    }
 
-    const hosts = parseHosts(raw.hosts, problems);
-    const ssh = parseSsh(raw.ssh, problems);
-    const kubernetesVersion = parseKubernetesVersion(raw.kubernetesVersion, problems);
-    const network = parseNetwork(raw.network, problems);
-    const apiServer = parseApiServer(raw.apiServer, problems);
-    const kubeadm = parseKubeadm(raw.kubeadm, problems);
-    const preflight = parsePreflight(raw.preflight, problems);
-    const packages = parsePackages(raw.packages, problems);
-    const charts = parseCharts(raw.charts, problems);
+    const hosts = section("hosts", (v) => parseHosts(v, problems));
+    const ssh = section("ssh", (v) => parseSsh(v, problems));
+    const kubernetesVersion = section("kubernetesVersion", (v) => parseKubernetesVersion(v, problems));
+    const network = section("network", (v) => parseNetwork(v, problems));
+    const apiServer = section("apiServer", (v) => parseApiServer(v, problems));
+    const kubeadm = section("kubeadm", (v) => parseKubeadm(v, problems));
+    const preflight = section("preflight", (v) => parsePreflight(v, problems));
+    const packages = section("packages", (v) => parsePackages(v, problems));
+    const charts = section("charts", (v) => parseCharts(v, problems));
+    if (opts.secretKeys !== undefined && !secret.has("ssh") && isObject(sections.ssh) && typeof (sections.ssh as Record<string, unknown>)["privateKey"] === "string") {
+        problems.add(
+            "ssh.privateKey",
+            `is stored in plain text in Pulumi.<stack>.yaml (it was set without --secret): set it again as a secret with ` +
+                `\`pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519\`, and remove the plain copy from git history if it was committed`,
+        );
+    }
 
     // Cross-section checks.
     if (network.podSubnet && !problems.hasUnder("kubeadm.controllerManagerExtraArgs")) {
@@ -118,6 +213,8 @@ export function parseClusterConfig(raw: RawConfig, projectName: string): Cluster
             roles: h.roles as Role[],
             user: h.user ?? ssh.user,
             port: h.port ?? ssh.port,
+            labels: h.labels ?? {},
+            taints: h.taints ?? [],
         };
         if (h.internalAddress !== undefined) spec.internalAddress = h.internalAddress;
         return spec;

@@ -2,7 +2,8 @@
 import { ExtraArg, KubeadmSpec, PROXY_MODES, ProxyMode } from "../model";
 import { parseIPv4, parseIPv6 } from "../net";
 import { DEFAULT_IMAGE_REPOSITORY } from "../versions";
-import { Obj, Problems, isObject, isAbsent, child, item, show, describe, quoteList, checkKeys, deepCopy } from "./problems";
+import { Obj, Problems, isObject, isAbsent, child, item, show, describe, quoteList, checkKeys, closest, deepCopy, lookup } from "./problems";
+import { KUBELET_FIELDS, KubeletFieldKind } from "./kubelet-fields";
 import { isDnsName } from "./addresses";
 
 /** kube-proxy mode: kube-proxy's own default on Linux (`mode: ""` means iptables). */
@@ -31,6 +32,81 @@ const KUBELET_OWNED: Record<string, string> = {
     clusterDomain: "it is derived from `network.dnsDomain`; set that instead",
     clusterDNS: "it is derived from `network.serviceSubnet`; set that instead",
 };
+
+/** A Go duration as the kubelet reads it (`metav1.Duration`): "10s", "1m30s", "500ms". */
+const GO_DURATION = /^-?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
+const INT32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
+
+/** Why `v` is not a value of a KubeletConfiguration field of `kind`, or undefined. */
+function kubeletValueProblem(kind: KubeletFieldKind, v: unknown): string | undefined {
+    const got = `got ${describe(v)}`;
+    switch (kind) {
+        case "string":
+            return typeof v === "string" ? undefined : `must be a string, ${got}`;
+        case "bool":
+            return typeof v === "boolean" ? undefined : `must be true or false (unquoted), ${got}`;
+        case "int":
+            return typeof v === "number" && Number.isInteger(v) && v >= INT32.min && v <= INT32.max
+                ? undefined
+                : `must be a whole number (unquoted), ${got}`;
+        case "number":
+            return typeof v === "number" && Number.isFinite(v) ? undefined : `must be a number (unquoted), ${got}`;
+        case "duration":
+            return typeof v === "string" && GO_DURATION.test(v) ? undefined : `must be a duration such as "10s", "1m30s" or "500ms", ${got}`;
+        case "stringList":
+            return Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : `must be a list of strings, ${got}`;
+        case "intList":
+            return Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isInteger(x)) ? undefined : `must be a list of whole numbers, ${got}`;
+        case "stringMap":
+            return isObject(v) && Object.values(v).every((x) => typeof x === "string")
+                ? undefined
+                : `must be a map of strings (quote numbers, e.g. {memory.available: "100Mi"}), ${got}`;
+        case "boolMap":
+            return isObject(v) && Object.values(v).every((x) => typeof x === "boolean") ? undefined : `must be a map of true/false values, ${got}`;
+        case "object":
+            // nested structures: kubeadm's strict decoder checks them (the engine tier runs it on rendered configs)
+            return isObject(v) || Array.isArray(v) ? undefined : `must be an object or a list, ${got}`;
+    }
+}
+
+/**
+ * Flags whose values are obviously checkable, per component (the flag's type
+ * in the component's own flag set). Unknown flags pass: the component checks
+ * them when it starts.
+ */
+type FlagKind = "bool" | "int" | "port" | "duration" | "ip" | "cidrMask";
+const KNOWN_FLAGS: Record<(typeof EXTRA_ARG_SETTINGS)[number], Record<string, FlagKind>> = {
+    apiServerExtraArgs: {
+        "allow-privileged": "bool", "anonymous-auth": "bool", "profiling": "bool", "audit-log-maxage": "int", "audit-log-maxbackup": "int",
+        "audit-log-maxsize": "int", "max-requests-inflight": "int", "max-mutating-requests-inflight": "int", "secure-port": "port",
+        "bind-address": "ip", "advertise-address": "ip", "event-ttl": "duration", "request-timeout": "duration", "v": "int",
+    },
+    controllerManagerExtraArgs: {
+        "allocate-node-cidrs": "bool", "profiling": "bool", "leader-elect": "bool", "node-cidr-mask-size": "cidrMask",
+        "node-cidr-mask-size-ipv4": "cidrMask", "node-cidr-mask-size-ipv6": "cidrMask", "terminated-pod-gc-threshold": "int",
+        "concurrent-deployment-syncs": "int", "concurrent-service-syncs": "int", "secure-port": "port", "bind-address": "ip",
+        "node-monitor-grace-period": "duration", "node-monitor-period": "duration", "cluster-signing-duration": "duration", "v": "int",
+    },
+    schedulerExtraArgs: { "profiling": "bool", "leader-elect": "bool", "secure-port": "port", "bind-address": "ip", "v": "int" },
+    kubeletExtraArgs: { "max-pods": "int", "v": "int", "node-ip": "ip", "fail-swap-on": "bool", "serialize-image-pulls": "bool" },
+};
+
+function flagValueProblem(kind: FlagKind, value: string): string | undefined {
+    switch (kind) {
+        case "bool":
+            return /^(true|false)$/.test(value) ? undefined : `must be true or false, got ${show(value)}`;
+        case "int":
+            return /^-?[0-9]+$/.test(value) ? undefined : `must be a whole number, got ${show(value)}`;
+        case "port":
+            return /^[0-9]+$/.test(value) && Number(value) <= 65535 ? undefined : `must be a port from 0 to 65535, got ${show(value)}`;
+        case "cidrMask":
+            return /^[0-9]+$/.test(value) && Number(value) >= 1 && Number(value) <= 128 ? undefined : `must be a prefix length (e.g. 24), got ${show(value)}`;
+        case "duration":
+            return GO_DURATION.test(value) ? undefined : `must be a duration such as "5m" or "30s", got ${show(value)}`;
+        case "ip":
+            return parseIPv4(value) || parseIPv6(value) ? undefined : `must be an IP address, got ${show(value)}`;
+    }
+}
 
 const FLAG_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -160,7 +236,17 @@ export function parseKubeadm(raw: unknown, problems: Problems): Partial<KubeadmS
 
     for (const setting of EXTRA_ARG_SETTINGS) {
         const args = parseExtraArgs(obj[setting], `kubeadm.${setting}`, problems);
-        if (args) result[setting] = args;
+        if (!args) continue;
+        let ok = true;
+        args.forEach((a) => {
+            const kind = lookup(KNOWN_FLAGS[setting], a.name);
+            const why = kind ? flagValueProblem(kind, a.value) : undefined;
+            if (why) {
+                ok = false;
+                problems.add(child(`kubeadm.${setting}`, a.name), why);
+            }
+        });
+        if (ok) result[setting] = args;
     }
 
     const mode = obj["kubeProxyMode"];
@@ -189,15 +275,21 @@ export function parseKubeadm(raw: unknown, problems: Problems): Partial<KubeadmS
         const before = problems.count;
         for (const key of Object.keys(kubelet)) {
             const p = child("kubeadm.kubelet", key);
-            const owned = KUBELET_OWNED[key];
+            const owned = lookup(KUBELET_OWNED, key);
+            const kind = lookup(KUBELET_FIELDS, key);
             if (owned) {
                 problems.add(p, `cannot be set here: ${owned}`);
-            } else if (!/^[a-z][A-Za-z0-9]*$/.test(key)) {
+            } else if (!kind) {
                 const camel = key.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/^[A-Z]/, (c) => c.toLowerCase());
+                const guess = lookup(KUBELET_FIELDS, camel) ? camel : closest(key, Object.keys(KUBELET_FIELDS));
                 problems.add(
                     p,
-                    `${show(key)} is not a KubeletConfiguration field name: fields are camelCase${/^[a-z][A-Za-z0-9]*$/.test(camel) ? ` (e.g. ${JSON.stringify(camel)})` : ""}`,
+                    `${show(key)} is not a KubeletConfiguration field (kubelet.config.k8s.io/v1beta1)` +
+                        (guess ? `: did you mean ${JSON.stringify(guess)}?` : ": see https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/"),
                 );
+            } else {
+                const why = kubeletValueProblem(kind, kubelet[key]);
+                if (why) problems.add(p, why);
             }
         }
         if (problems.count === before) result.kubeletConfiguration = deepCopy(kubelet) as Record<string, unknown>;

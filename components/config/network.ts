@@ -167,6 +167,12 @@ function nodeCidrMask(family: IpFamily, controllerManagerArgs: readonly ExtraArg
     return DEFAULT_NODE_CIDR_MASK[family];
 }
 
+/** The same network with the longest prefix that holds `hosts` per-node ranges (a suggestion that fits). */
+function fittingPodSubnet(pod: Cidr, nodeMask: number, hosts: number): string {
+    const prefix = Math.max(0, nodeMask - Math.ceil(Math.log2(Math.max(hosts, 2))));
+    return formatCidr(cidrNetwork({ ...pod, prefix }));
+}
+
 /** Pod subnet vs per-node CIDR size and node count (kubeadm's ValidatePodSubnetNodeMask, plus capacity). */
 export function checkPodSubnetSize(
     pod: Cidr,
@@ -196,7 +202,7 @@ export function checkPodSubnetSize(
         problems.add(
             "network.podSubnet",
             `${text} has room for ${2 ** (nodeMask - pod.prefix)} node(s) (a /${nodeMask} each) but ${hostCount} hosts are configured: ` +
-                `use a shorter prefix (e.g. ${JSON.stringify(example)})`,
+                `use a shorter prefix, e.g. ${JSON.stringify(fittingPodSubnet(pod, nodeMask, hostCount))}`,
         );
     }
 }

@@ -1,4 +1,6 @@
 /** The problem list every config section reports into, and the small helpers they share. */
+import * as pulumi from "@pulumi/pulumi";
+import { isUserName } from "../model";
 
 /** One problem in the stack config: the config path (e.g. `hosts[2].internalAddress`, `network.podSubnet`) and a message that says what is wrong AND how to fix it. */
 export interface ConfigProblem {
@@ -11,7 +13,7 @@ export interface ConfigProblem {
  * multi-line list: "Invalid stack configuration (N problems):" then one line
  * per problem "  - <path>: <message>".
  */
-export class ConfigError extends Error {
+export class ConfigError extends pulumi.RunError {
     readonly problems: ConfigProblem[];
 
     constructor(problems: ConfigProblem[]) {
@@ -85,8 +87,29 @@ export function item(path: string, index: number): string {
     return `${path}[${index}]`;
 }
 
+/**
+ * While a section that is stored as a Pulumi secret is parsed, no value is
+ * quoted in a message: `show` and `describe` say what kind of value it is and
+ * never what it is.
+ */
+let redacting = false;
+
+/** Run `parse` with every value quoted by `show`/`describe` redacted. */
+export function redacted<T>(parse: () => T): T {
+    const before = redacting;
+    redacting = true;
+    try {
+        return parse();
+    } finally {
+        redacting = before;
+    }
+}
+
 /** A value quoted for a message; long strings are shortened. */
 export function show(v: unknown): string {
+    if (redacting && (typeof v === "string" || typeof v === "number" || typeof v === "boolean")) {
+        return `a ${typeof v}${typeof v === "string" ? ` of ${v.length} characters` : ""} (not shown: it is stored as a secret)`;
+    }
     if (typeof v === "string") {
         const s = v.length > 60 ? v.slice(0, 57) + "..." : v;
         return JSON.stringify(s);
@@ -100,6 +123,7 @@ export function describe(v: unknown): string {
     if (v === null) return "null";
     if (Array.isArray(v)) return "a list";
     if (typeof v === "object") return "an object";
+    if (redacting && (typeof v === "string" || typeof v === "number" || typeof v === "boolean")) return show(v);
     if (typeof v === "string") return `the string ${show(v)}`;
     if (typeof v === "number") return `the number ${v}`;
     if (typeof v === "boolean") return `the boolean ${v}`;
@@ -161,7 +185,12 @@ export function checkKeys(
 ): void {
     for (const key of Object.keys(obj)) {
         if (known.includes(key)) continue;
-        const suggestion = aliases[key] ?? closest(key, known);
+        if (redacting) {
+            problems.add(path, `has a setting that is not one of ${quoteList(known)} (its name is not shown: the section is stored as a secret): remove it`);
+            continue;
+        }
+        // (own properties only: a key named "constructor" or "__proto__" is not an alias)
+        const suggestion = (Object.prototype.hasOwnProperty.call(aliases, key) ? aliases[key] : undefined) ?? closest(key, known);
         const fix = suggestion
             ? `did you mean ${JSON.stringify(suggestion)}?`
             : `remove it; the known settings here are ${quoteList(known)}`;
@@ -179,11 +208,8 @@ export function parsePort(v: unknown, path: string, problems: Problems, example:
     return undefined;
 }
 
-/** POSIX-portable user name as `useradd` accepts it: no leading '-', at most 32 characters. */
-const POSIX_USER = /^[a-z_][a-z0-9_.-]*\$?$/;
-
 export function parseUser(v: unknown, path: string, problems: Problems): string | undefined {
-    if (typeof v === "string" && v.length <= 32 && POSIX_USER.test(v)) return v;
+    if (typeof v === "string" && isUserName(v)) return v;
     const hint =
         typeof v === "string" && v.includes("@")
             ? ` (put only the user name here; the host goes in \`address\`)`
@@ -194,6 +220,30 @@ export function parseUser(v: unknown, path: string, problems: Problems): string 
             `or '-', starting with a letter or '_', at most 32 characters (e.g. "ubuntu")`,
     );
     return undefined;
+}
+
+/** Own-property lookup in a table keyed by user input (never `Object.prototype`'s members). */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+    return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
+
+/**
+ * Every string in the raw config that no shell variable, file or command line
+ * can carry (a NUL byte), by config path. Secret sections are reported
+ * without their values.
+ */
+export function checkNulBytes(v: unknown, path: string, problems: Problems): void {
+    if (typeof v === "string") {
+        if (v.includes("\0")) problems.add(path, `contains a NUL byte (\\0), which no file, shell variable or command can hold: remove it`);
+    } else if (Array.isArray(v)) {
+        v.forEach((x, i) => checkNulBytes(x, item(path, i), problems));
+    } else if (isObject(v)) {
+        for (const [k, x] of Object.entries(v)) {
+            if (k.includes("\0")) problems.add(path, `has a key with a NUL byte (\\0): remove it`);
+            // (in a secret section the path stops here: key names are not shown)
+            else checkNulBytes(x, redacting ? path : child(path, k), problems);
+        }
+    }
 }
 
 export function deepCopy(v: unknown): unknown {

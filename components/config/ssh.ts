@@ -1,4 +1,5 @@
 /** The `ssh` section (the private key is validated here, never quoted in a message). */
+import * as crypto from "crypto";
 import { Problems, isObject, isAbsent, describe, checkKeys, parsePort, parseUser } from "./problems";
 
 /** SSH user when neither `ssh.user` nor a host's `user` is set: the account cloud images and bare installs share. */
@@ -77,18 +78,63 @@ export function privateKeyProblem(key: unknown): string | undefined {
         `is protected by a passphrase, which the program cannot type: use a key without one ` +
         `(remove it from a copy with \`ssh-keygen -p -N "" -f <copy>\`), then ${PRIVATE_KEY_FIX}`;
     if (kind === "ENCRYPTED " || /Proc-Type:\s*4,ENCRYPTED/.test(body)) return passphrase;
-    if (kind === "OPENSSH " && openSshKeyIsEncrypted(body)) return passphrase;
+    const block = text.slice(begin.index, end + endMarker.length);
+    if (kind === "OPENSSH ") {
+        const key = parseOpenSshKey(body);
+        if (key === "encrypted") return passphrase;
+        if (typeof key === "string") return `is not a usable OpenSSH private key (${key}): ${PRIVATE_KEY_FIX}`;
+        return undefined;
+    }
+    try {
+        crypto.createPrivateKey({ key: block, format: "pem" });
+    } catch {
+        return `has PEM armour but no private key the program can read inside it (damaged, or not a key): ${PRIVATE_KEY_FIX}`;
+    }
     return undefined;
 }
 
-/** OpenSSH key format (PROTOCOL.key): "openssh-key-v1\0", then the cipher name; "none" means no passphrase. */
-function openSshKeyIsEncrypted(body: string): boolean {
+/** Key types the command provider's SSH client signs with (golang.org/x/crypto/ssh). */
+const OPENSSH_KEY_TYPES = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-dss"];
+
+/**
+ * Parse the OpenSSH private key format (openssh PROTOCOL.key): the magic
+ * "openssh-key-v1\0", cipher, KDF, KDF options, the number of keys, the
+ * public keys, then the private section, whose two check integers must be
+ * equal when it is not encrypted. Returns "encrypted", a reason it is not a
+ * key, or the key type.
+ */
+function parseOpenSshKey(body: string): "encrypted" | string | { type: string } {
     const data = Buffer.from(body.replace(/\s+/g, ""), "base64");
     const magic = "openssh-key-v1\0";
-    if (data.length < magic.length + 4 || data.toString("latin1", 0, magic.length) !== magic) return false;
-    const len = data.readUInt32BE(magic.length);
-    const start = magic.length + 4;
-    if (start + len > data.length) return false;
-    return data.toString("latin1", start, start + len) !== "none";
+    if (data.length < magic.length || data.toString("latin1", 0, magic.length) !== magic) return "its body does not start with the openssh-key-v1 header";
+    let at = magic.length;
+    const bytes = (): Buffer | undefined => {
+        if (at + 4 > data.length) return undefined;
+        const len = data.readUInt32BE(at);
+        if (at + 4 + len > data.length) return undefined;
+        const b = data.subarray(at + 4, at + 4 + len);
+        at += 4 + len;
+        return b;
+    };
+    const uint32 = (): number | undefined => {
+        if (at + 4 > data.length) return undefined;
+        const v = data.readUInt32BE(at);
+        at += 4;
+        return v;
+    };
+    const cipher = bytes()?.toString("latin1");
+    const kdf = bytes()?.toString("latin1");
+    const kdfOptions = bytes();
+    const keys = uint32();
+    if (cipher === undefined || kdf === undefined || kdfOptions === undefined || keys === undefined) return "it is cut short";
+    if (cipher !== "none") return "encrypted";
+    if (keys !== 1) return `it holds ${keys} keys, not one`;
+    const publicKey = bytes();
+    const privateSection = bytes();
+    if (!publicKey || !privateSection || at !== data.length) return "it is cut short or has trailing data";
+    if (privateSection.length < 8 || privateSection.readUInt32BE(0) !== privateSection.readUInt32BE(4)) return "its check integers differ";
+    const typeLen = privateSection.length >= 12 ? privateSection.readUInt32BE(8) : -1;
+    const type = typeLen >= 0 && 12 + typeLen <= privateSection.length ? privateSection.toString("latin1", 12, 12 + typeLen) : "";
+    if (!OPENSSH_KEY_TYPES.includes(type)) return `its key type ${JSON.stringify(type.slice(0, 30))} is not one of ${OPENSSH_KEY_TYPES.join(", ")}`;
+    return { type };
 }
-

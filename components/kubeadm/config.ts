@@ -5,18 +5,15 @@
  * v1beta4 every `extraArgs`/`kubeletExtraArgs` is a list of `{name, value}`.
  */
 import * as YAML from "yaml";
-import { ClusterSpec, ExtraArg, HostSpec, isWorker, nodeAddress } from "../model";
+import { ClusterSpec, ExtraArg, HostSpec, Taint, isWorker, nodeAddress } from "../model";
 import { isIp } from "../net";
 
 export const KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4";
 /** containerd's CRI socket (the containerd.io package default). */
 export const CRI_SOCKET = "unix:///var/run/containerd/containerd.sock";
 
-export interface Taint {
-    key: string;
-    value?: string;
-    effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-}
+/** The taint kubeadm puts on control planes (its default when nodeRegistration.taints is not set). */
+export const CONTROL_PLANE_TAINT: Taint = { key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" };
 
 export interface NodeRegistrationOptions {
     name: string;
@@ -127,9 +124,13 @@ function nodeRegistration(spec: ClusterSpec, host: HostSpec): NodeRegistrationOp
     if (host.internalAddress) args.push({ name: "node-ip", value: host.internalAddress });
     args.push(...spec.kubeadm.kubeletExtraArgs.filter((a) => a.name !== "node-ip" || !host.internalAddress));
     if (args.length > 0) reg.kubeletExtraArgs = args;
-    // A control plane that is also a worker must be schedulable: no taint at
-    // all, rather than removing node-role.kubernetes.io/control-plane later.
-    if (host.roles.includes("control-plane") && isWorker(host)) reg.taints = [];
+    // A control plane that is also a worker must be schedulable: no control-
+    // plane taint at all, rather than removing it later. The user's taints are
+    // there from registration on (the node step keeps them in step later);
+    // setting taints replaces kubeadm's default, so a control plane lists its own.
+    const cp = host.roles.includes("control-plane");
+    if (cp && isWorker(host)) reg.taints = [...host.taints];
+    else if (host.taints.length > 0) reg.taints = [...(cp ? [CONTROL_PLANE_TAINT] : []), ...host.taints];
     return reg;
 }
 

@@ -14,6 +14,7 @@ main() {
         return 0
     fi
     delete_node_tokens "$NODE_NAME"
+    rm -f -- "$KP_STATE_DIR/nodes/$NODE_NAME.managed"
     if kubectl_admin delete node "$NODE_NAME" --ignore-not-found >/dev/null; then
         say "deleted node $NODE_NAME"
     else

@@ -20,6 +20,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { USER_NAME } from "../model";
 
 export type ScriptVar = string | number | boolean | readonly string[];
 export type ScriptVars = Readonly<Record<string, ScriptVar>>;
@@ -72,7 +73,7 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
     join: { NODE_NAME: "string", IS_CONTROL_PLANE: "bool", JOIN_CONFIG: "string", API_ENDPOINT: "string", TOKEN_STEP: "string" },
     token: { NODE_NAME: "string", TOKEN_TTL_SECONDS: "int" },
     "forget-node": { NODE_NAME: "string" },
-    "node-ready": { NODE_NAME: "string", NODE_LABELS: "array" },
+    "node-ready": { NODE_NAME: "string", NODE_LABELS: "array", NODE_TAINTS: "array" },
     drain: { NODE_NAME: "string", DRAIN_TIMEOUT_SECONDS: "int" },
     reset: { NODE_NAME: "string" },
     uninstall: { NODE_NAME: "string" },
@@ -278,7 +279,6 @@ export function renderInstallScript(nodeName: string, opts: { action: "create" |
 }
 
 const STEP_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
-const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /** The message a non-root step prints when `sudo -n` needs a password. */
 export function sudoMessage(user: string): string {
@@ -299,7 +299,7 @@ export function sudoMessage(user: string): string {
  */
 export function remoteCommand(script: string, opts: { user: string; step: string; comments?: readonly string[] }): string {
     const { user, step } = opts;
-    if (!USER_RE.test(user)) throw new Error(`remoteCommand: invalid user name ${JSON.stringify(user)}`);
+    if (!USER_NAME.test(user)) throw new Error(`remoteCommand: invalid user name ${JSON.stringify(user)}`);
     if (!STEP_RE.test(step)) throw new Error(`remoteCommand: invalid step name ${JSON.stringify(step)}`);
     if (script.split("\n").some((l) => l === SCRIPT_DELIMITER)) {
         throw new Error(`remoteCommand(${step}): the script contains the heredoc delimiter line ${SCRIPT_DELIMITER}`);
@@ -324,12 +324,16 @@ export function remoteCommand(script: string, opts: { user: string; step: string
     }
     command = comments.join("") + command;
     const bytes = Buffer.byteLength(command, "utf8");
-    if (bytes > MAX_COMMAND_BYTES) {
-        throw new Error(
-            `remoteCommand(${step}): the command is ${bytes} bytes, over the ${MAX_COMMAND_BYTES}-byte limit of one argument on Linux`,
-        );
-    }
+    if (bytes > MAX_COMMAND_BYTES) throw new CommandTooLongError(step, bytes);
     return command;
+}
+
+/** A command longer than one argument may be on Linux (the config check reports it with the key that makes it so). */
+export class CommandTooLongError extends Error {
+    constructor(readonly step: string, readonly bytes: number) {
+        super(`remoteCommand(${step}): the command is ${bytes} bytes, over the ${MAX_COMMAND_BYTES}-byte limit of one argument on Linux`);
+        this.name = "CommandTooLongError";
+    }
 }
 
 const BUNDLE_PATH_RE = /^[a-z0-9_-][a-z0-9._-]*(\/[a-z0-9_-][a-z0-9._-]*)*$/;

@@ -141,7 +141,7 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
         expect(up.errors).toEqual([]);
         const ran = executions.map((e) => `${e.name}:${e.field}`).sort();
         expect(ran).toEqual(up.commands().map((c) => `${c.name}:create`).sort());
-        expect(ran).toHaveLength(16);
+        expect(ran).toHaveLength(17);
         const t0 = Math.min(...executions.map((e) => e.start));
         console.log("[lifecycle] step timings (s, from start of up):\n" + executions
             .map((e) => `  ${e.name.padEnd(16)} ${((e.start - t0) / 1000).toFixed(1).padStart(6)} -> ${((e.end - t0) / 1000).toFixed(1).padStart(6)}  (${((e.end - e.start) / 1000).toFixed(1)})`)
@@ -327,6 +327,33 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
         base = { ...base, ssh: { user: "root", privateKey: sb.privateKey } };
     });
 
+    test("labels and taints follow the config: added, changed and removed on the node by its node step", async () => {
+        const records = async () => JSON.parse(`[${await sh(cp, "cat /var/lib/kubeadm-pulumi-standins/api/nodes/lc-w1.labels; echo ,; cat /var/lib/kubeadm-pulumi-standins/api/nodes/lc-w1.taints 2>/dev/null || echo '{}'")}]`);
+        const withW1 = (labels: Record<string, string>, taints: unknown[]) => {
+            const raw = config([w1, w2]);
+            (raw.hosts as Record<string, unknown>[])[1] = { ...(raw.hosts as Record<string, unknown>[])[1], labels, taints };
+            return raw;
+        };
+        const first = await pulumiUp(withW1({ tier: "web", zone: "a" }, [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }]));
+        expect(first.run.failures).toEqual([]);
+        expect(first.ran.filter((e) => e.field === "delete")).toEqual([]);
+        expect(first.ran.map((e) => `${e.name}:${e.field}`)).toEqual(expect.arrayContaining(["lc-w1-node:update"]));
+        let [labels, taints] = await records();
+        expect(labels).toMatchObject({ "node-role.kubernetes.io/worker": "", tier: "web", zone: "a" });
+        expect(taints).toEqual({ "dedicated:NoSchedule": "gpu" });
+        const second = await pulumiUp(withW1({ tier: "api" }, []));
+        expect(second.run.failures).toEqual([]);
+        expect(exec("lc-w1-node", "update").stdout).toContain("removed label zone from lc-w1");
+        expect(exec("lc-w1-node", "update").stdout).toContain("removed taint dedicated:NoSchedule from lc-w1");
+        [labels, taints] = await records();
+        expect(labels).toEqual({ "node-role.kubernetes.io/worker": "", tier: "api" });
+        expect(taints).toEqual({});
+        expect(await joined(w1)).toBe(true);
+        // back to the plain config for the tests below
+        expect((await pulumiUp(config([w1, w2]))).run.failures).toEqual([]);
+        expect((await records())[0]).toEqual({ "node-role.kubernetes.io/worker": "" });
+    });
+
     test.each([
         ["a version bump", { kubernetesVersion: "1.36.5" }, "kubernetesVersion: \"1.36.4\" -> \"1.36.5\""],
         ["a new extra SAN", { apiServer: { extraSans: ["k8s.example.com"] } }, "apiServer.extraSans: \"\" -> \"k8s.example.com\""],
@@ -429,7 +456,7 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
             expect(order.indexOf(`${w}-join`)).toBeLessThan(order.indexOf(`${w}-token`));
             expect(order.indexOf(`${w}-token`)).toBeLessThan(order.indexOf("lc-cp-init"));
         }
-        expect(done.length).toBe(state.size);
+        expect(done.length).toBe([...state.values()].filter((e) => e.type === "command:remote:Command").length);
         for (const h of [cp, w1, w2]) {
             expect({ host: h.name, residue: await residueOf(h) }).toEqual({ host: h.name, residue: [] });
             expect((await sb.ssh(h, "root", "dpkg-query -W -f='${Status}' kubeadm")).stdout).toBe("hold ok installed");

@@ -115,6 +115,8 @@ func kubectlMain(args []string) int {
 		return kubectlLabel(cargs)
 	case "drain":
 		return kubectlDrain(cargs)
+	case "taint":
+		return kubectlTaint(cargs)
 	}
 	errf("kubectl (stand-in): command %q is not implemented", cmd)
 	return 1
@@ -498,6 +500,10 @@ func kubectlLabel(args []string) int {
 		_ = json.Unmarshal(b, &labels)
 	}
 	for _, l := range pos[2:] {
+		if strings.HasSuffix(l, "-") && labelKeyRe.MatchString(strings.TrimSuffix(l, "-")) {
+			delete(labels, strings.TrimSuffix(l, "-"))
+			continue
+		}
 		m := labelRe.FindStringSubmatch(l)
 		if m == nil || !labelKeyRe.MatchString(m[1]) || len(m[2]) > 63 {
 			errf("error: invalid label spec: %s", l)
@@ -543,5 +549,64 @@ func kubectlDrain(args []string) int {
 		return 1
 	}
 	fmt.Printf("node/%s cordoned\nnode/%s drained\n", pos[0], pos[0])
+	return 0
+}
+
+var taintRe = regexp.MustCompile(`^([A-Za-z0-9./_-]+)(=([A-Za-z0-9._-]*))?:(NoSchedule|PreferNoSchedule|NoExecute)(-?)$`)
+
+// kubectlTaint: `taint node NAME key[=value]:Effect [--overwrite]` adds or
+// replaces a taint, `key:Effect-` removes it (NotFound when absent), as the
+// real kubectl does; stored as nodes/NAME.taints (JSON map key:effect -> value).
+func kubectlTaint(args []string) int {
+	overwrite := false
+	var pos []string
+	for _, a := range args {
+		switch {
+		case a == "--overwrite" || a == "--overwrite=true":
+			overwrite = true
+		case strings.HasPrefix(a, "-"):
+			errf("kubectl taint (stand-in): unsupported flag %s", a)
+			return 1
+		default:
+			pos = append(pos, a)
+		}
+	}
+	if len(pos) < 3 || (pos[0] != "node" && pos[0] != "nodes" && pos[0] != "no") || !nodeNameRe.MatchString(pos[1]) {
+		errf("kubectl taint (stand-in): expected `taint node NAME key[=value]:Effect[-]...`, got %q", pos)
+		return 1
+	}
+	name := pos[1]
+	taints := map[string]string{}
+	path := apiDir + "/nodes/" + name + ".taints"
+	if b, err := os.ReadFile(P(path)); err == nil {
+		_ = json.Unmarshal(b, &taints)
+	}
+	for _, t := range pos[2:] {
+		m := taintRe.FindStringSubmatch(t)
+		if m == nil || !labelKeyRe.MatchString(m[1]) {
+			errf("error: invalid taint spec: %s", t)
+			return 1
+		}
+		id := m[1] + ":" + m[4]
+		if m[5] == "-" {
+			if _, ok := taints[id]; !ok {
+				errf("error: taint %q not found", id)
+				return 1
+			}
+			delete(taints, id)
+			continue
+		}
+		if old, ok := taints[id]; ok && old != m[3] && !overwrite {
+			errf("error: node %s already has %s taint(s) with same effect(s) and --overwrite is false", name, m[1])
+			return 1
+		}
+		taints[id] = m[3]
+	}
+	b, _ := json.MarshalIndent(taints, "", "  ")
+	if err := writeFile(path, 0o600, append(b, '\n')); err != nil {
+		errf("error: %v", err)
+		return 1
+	}
+	fmt.Printf("node/%s tainted\n", name)
 	return 0
 }
