@@ -246,6 +246,10 @@ function hostCgroupDirs(name: string): { mount: string; dir: string }[] {
 /** Make the host's cgroups (cpuset needs cpus/mems copied from the parent before a process can join). */
 function makeHostCgroups(name: string): { mount: string; dir: string }[] {
     const dirs = hostCgroupDirs(name);
+    // The recipe is for the v1/hybrid layout this machine has (a pure cgroup v2
+    // machine mounts the unified hierarchy at /sys/fs/cgroup itself).
+    if (!dirs.some((d) => path.basename(d.mount) === "memory"))
+        throw new Error(`startSandbox realContainers: no cgroup v1 memory hierarchy under ${CGROUP_FS} (only the v1/hybrid layout is supported)`);
     for (const { dir } of dirs) {
         fs.mkdirSync(dir, { recursive: true });
         for (const f of ["cpuset.cpus", "cpuset.mems"]) {
