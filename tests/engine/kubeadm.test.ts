@@ -138,7 +138,29 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
             },
         }],
         ["custom subnets and DNS domain", { network: { podSubnet: "10.32.0.0/12", serviceSubnet: "10.112.0.0/16", dnsDomain: "k8s.internal", cni: "calico" } }],
+        ["every kind of kubelet field the config check types", {
+            kubeadm: {
+                kubelet: {
+                    maxPods: 200, failSwapOn: false, syncFrequency: "1m30s", evictionHard: { "memory.available": "100Mi", "nodefs.available": "10%" },
+                    tlsCipherSuites: ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"], systemReserved: { cpu: "500m", memory: "512Mi" },
+                    featureGates: { ImageVolume: true }, cpuCFSQuotaPeriod: "100ms", authentication: { anonymous: { enabled: false } },
+                    podPidsLimit: 4096, imageGCHighThresholdPercent: 85, cpuManagerPolicy: "none", allowedUnsafeSysctls: ["net.core.somaxconn"],
+                },
+            },
+        }],
+        ["labels and taints on the nodes", {
+            hosts: [
+                { name: "cp-1", address: "192.0.2.10", roles: ["control-plane"], taints: [{ key: "dedicated", value: "infra", effect: "NoSchedule" }] },
+                { name: "worker-1", address: "192.0.2.11", roles: ["worker"], labels: { tier: "web" }, taints: [{ key: "spot", effect: "PreferNoSchedule" }] },
+            ],
+        }],
     ];
+
+    test("the KubeletConfiguration field table the config check uses is the one of the module kubeadm is built from", () => {
+        const { render, kubeletFields, typesGoPath } = require("../tools/kubelet-fields");
+        const committed = fs.readFileSync(path.join(ROOT, "components/config/kubelet-fields.ts"), "utf8");
+        expect(render(kubeletFields(typesGoPath()))).toBe(committed);
+    });
 
     test.each(VARIANTS)("init config passes the real `kubeadm config validate`: %s", (_name, o) => {
         const spec = parseClusterConfig(raw(o), "kubeadm-cluster");
@@ -272,7 +294,9 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
             expect(verify("etcd/ca.crt", "apiserver-etcd-client.crt").status).toBe(0);
             expect(verify("etcd/ca.crt", "etcd/server.crt").status).toBe(0);
             const text = execFileSync("openssl", ["x509", "-in", path.join(pki, "apiserver.crt"), "-noout", "-text"], { encoding: "utf8" });
-            for (const san of ["IP Address:192.0.2.10", "IP Address:10.0.0.10", "IP Address:127.0.0.1", "DNS:cp-1", "DNS:localhost", "IP Address:10.96.0.1", `IP Address:${API_IP}`]) {
+            // the kubeconfig address and loopback (certSANs), the node's name and advertise
+            // address and the Service IP (added by kubeadm itself)
+            for (const san of ["IP Address:192.0.2.10", "IP Address:127.0.0.1", "DNS:cp-1", "DNS:localhost", "IP Address:10.96.0.1", `IP Address:${API_IP}`]) {
                 expect(text).toContain(san);
             }
             expect(text).toMatch(/Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/);
