@@ -11,7 +11,7 @@ const project = pulumi.getProject();
 // The raw strings Pulumi stores (JSON for objects), decoded by the config
 // parser: a malformed value becomes a problem with its path, and a value
 // stored as a secret is never quoted (the SDK's getObject would echo it).
-const keys: (keyof RawConfig)[] = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages", "charts"];
+const keys: (keyof RawConfig)[] = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts"];
 const raw: RawConfig = Object.fromEntries(keys.map((k) => [k, pulumi.runtime.getConfig(`${project}:${k}`)]));
 // (exported by @pulumi/pulumi 3.248's runtime/config.js, left out of its typings)
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };

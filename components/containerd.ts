@@ -5,6 +5,7 @@
  */
 import * as TOML from "smol-toml";
 import * as YAML from "yaml";
+import { RegistrySpec } from "./model";
 
 /** Where per-registry `hosts.toml` files live (registry mirrors). */
 export const REGISTRY_CONFIG_PATH = "/etc/containerd/certs.d";
@@ -14,6 +15,8 @@ export const CONTAINERD_ENDPOINT = "unix:///run/containerd/containerd.sock";
 export interface ContainerdConfigArgs {
     /** Full pause image reference kubeadm expects, e.g. `registry.k8s.io/pause:3.10.1`. */
     pauseImage: string;
+    /** CRI `restrict_oom_score_adj` (hosts that refuse a negative oom_score_adj). */
+    restrictOomScoreAdj?: boolean;
 }
 
 /**
@@ -28,6 +31,7 @@ export function renderContainerdConfig(a: ContainerdConfigArgs): string {
         version: 3,
         plugins: {
             "io.containerd.cri.v1.runtime": {
+                ...(a.restrictOomScoreAdj ? { restrict_oom_score_adj: true } : {}),
                 containerd: { runtimes: { runc: { runtime_type: "io.containerd.runc.v2", options: { SystemdCgroup: true } } } },
             },
             "io.containerd.cri.v1.images": {
@@ -46,4 +50,38 @@ export function renderCrictlConfig(): string {
         "image-endpoint": CONTAINERD_ENDPOINT,
         timeout: 10,
     });
+}
+
+/** One registry's directory under `/etc/containerd/certs.d`. */
+export interface RegistryHostsFiles {
+    /** Directory name: the registry as images name it (`_default` for all). */
+    dir: string;
+    /** `hosts.toml`. */
+    hostsToml: string;
+    /** `ca.crt` beside it ("" when none). */
+    ca: string;
+}
+
+/**
+ * containerd's hosts configuration of one registry (containerd 2.x
+ * `core/remotes/docker/config/hosts.go`): `server` is the registry itself,
+ * each `[host."<url>"]` a mirror tried first, in order; the CA (written beside
+ * it) is trusted for all of them. A mirror URL with a path is used as given
+ * (`override_path`).
+ */
+export function renderRegistryHosts(r: RegistrySpec): RegistryHostsFiles {
+    const dir = `${REGISTRY_CONFIG_PATH}/${r.registry}`;
+    const trust = { ...(r.ca ? { ca: `${dir}/ca.crt` } : {}), ...(r.skipVerify ? { skip_verify: true } : {}) };
+    const hosts: Record<string, Record<string, unknown>> = {};
+    for (const m of r.mirrors) {
+        hosts[m] = { capabilities: ["pull", "resolve"], ...trust, ...(new URL(m).pathname.replace(/\/+$/, "") ? { override_path: true } : {}) };
+    }
+    const server = r.registry === "_default" ? undefined : `${r.plainHttp ? "http" : "https"}://${r.registry === "docker.io" ? "registry-1.docker.io" : r.registry}`;
+    if (server && r.mirrors.length === 0 && Object.keys(trust).length > 0) hosts[server] = { capabilities: ["pull", "resolve", "push"], ...trust };
+    const doc: Record<string, unknown> = { ...(server ? { server } : {}), ...(Object.keys(hosts).length > 0 ? { host: hosts } : {}) };
+    return {
+        dir: r.registry,
+        hostsToml: `# Managed by kubeadm-pulumi (containerd.registries): changes are overwritten by the next \`pulumi up\`.\n${TOML.stringify(doc)}\n`,
+        ca: r.ca ?? "",
+    };
 }

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostFacts, checkAgainstEarlier, parseFacts } from "./facts";
 import { ClusterSpec, HostSpec, isControlPlane, minorOf } from "./model";
-import { renderContainerdConfig, renderCrictlConfig } from "./containerd";
+import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "./containerd";
 import { library } from "./scripts";
 import { ScriptCall, StepConnection, StepTarget, scriptsStep, step } from "./step";
 import {
@@ -118,6 +118,7 @@ export function pauseImage(spec: ClusterSpec): string {
 export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
     const local = spec.packages.localRepository;
     const pause = pauseImage(spec);
+    const registries = spec.containerd.registries.map(renderRegistryHosts);
     return {
         script: "prepare",
         what: `swap off, modules, sysctls, containerd ${CONTAINERD_VERSION}, kubelet/kubeadm/kubectl ${spec.kubernetesVersion}, ` +
@@ -131,7 +132,10 @@ export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             KUBERNETES_REPO_BASE,
             DOCKER_REPO_BASE,
             CONTAINERD_VERSION,
-            CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause }),
+            CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause, restrictOomScoreAdj: spec.containerd.restrictOomScoreAdj }),
+            REGISTRY_DIRS: registries.map((r) => r.dir),
+            REGISTRY_HOSTS_TOML: registries.map((r) => r.hostsToml),
+            REGISTRY_CAS: registries.map((r) => r.ca),
             CRICTL_CONFIG: renderCrictlConfig(),
             PAUSE_IMAGE: pause,
             IMAGE_REPOSITORY: spec.kubeadm.imageRepository,

@@ -87,6 +87,10 @@ export interface KubeadmSpec {
     proxyMode: ProxyMode;
     /** Extra KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1), merged over the program's defaults. */
     kubeletConfiguration: Record<string, unknown>;
+    /** Extra KubeProxyConfiguration fields (kubeproxy.config.k8s.io/v1alpha1). */
+    kubeProxyConfiguration: Record<string, unknown>;
+    /** kubeadm's own preflight checks to ignore at init and join (`nodeRegistration.ignorePreflightErrors`). */
+    ignorePreflightErrors: string[];
 }
 
 /** Preflight checks a user may downgrade to warnings (like kubeadm's --ignore-preflight-errors). */
@@ -126,6 +130,25 @@ export interface PackagesSpec {
  */
 export type ChartSource = { repo: string } | { path: string };
 
+/** How containerd reaches one registry (`/etc/containerd/certs.d/<registry>/hosts.toml`). */
+export interface RegistrySpec {
+    /** The registry as image references name it (`registry.k8s.io`, `10.0.0.5:5443`), or `_default` for all. */
+    registry: string;
+    /** Mirrors tried first, in order (http(s) URLs). */
+    mirrors: string[];
+    /** PEM CA trusted for the registry and its mirrors. */
+    ca?: string;
+    skipVerify: boolean;
+    /** The registry itself speaks plain HTTP. */
+    plainHttp: boolean;
+}
+
+export interface ContainerdSpec {
+    registries: RegistrySpec[];
+    /** CRI `restrict_oom_score_adj`: for hosts that refuse a negative oom_score_adj (containers such as LXC, systemd-nspawn). */
+    restrictOomScoreAdj: boolean;
+}
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -138,6 +161,7 @@ export interface ClusterSpec {
     kubeadm: KubeadmSpec;
     preflight: PreflightSpec;
     packages: PackagesSpec;
+    containerd: ContainerdSpec;
     /** Chart sources overriding the pinned upstream repositories, by chart name. */
     charts: Readonly<Record<string, ChartSource>>;
 }

@@ -91,6 +91,7 @@ function clusterFixed(spec: ClusterSpec): Fixed[] {
         { path: "kubeadm.kubeletExtraArgs", value: args(spec.kubeadm.kubeletExtraArgs), advice: kubeadmAdvice },
         { path: "kubeadm.kubeProxyMode", value: spec.kubeadm.proxyMode, advice: kubeadmAdvice },
         { path: "kubeadm.kubelet", value: canonical(spec.kubeadm.kubeletConfiguration), advice: kubeadmAdvice },
+        { path: "kubeadm.kubeProxy", value: canonical(spec.kubeadm.kubeProxyConfiguration), advice: kubeadmAdvice },
         {
             path: "hosts",
             value: `${initHost(spec).name} is the first control plane`,

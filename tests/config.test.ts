@@ -236,6 +236,15 @@ const badConfigs: [string, RawConfig, string, string][] = [
     ["taint effect typo", withChange((c) => (host(c, 1)["taints"] = [{ key: "dedicated", effect: "NoSchedul" }])), "hosts[1].taints[0].effect", `did you mean "NoSchedule"?`],
     ["taint without key", withChange((c) => (host(c, 1)["taints"] = [{ effect: "NoSchedule" }])), "hosts[1].taints[0].key", "must be a string"],
     ["taint repeated", withChange((c) => (host(c, 1)["taints"] = [{ key: "a", effect: "NoSchedule" }, { key: "a", value: "b", effect: "NoSchedule" }])), "hosts[1].taints[1]", "repeats the taint a:NoSchedule"],
+    ["registry with a scheme", withChange((c) => (c["containerd"] = { registries: [{ registry: "https://10.0.0.5:5443" }] })), "containerd.registries[0].registry", "without a scheme"],
+    ["registry mirror not a URL", withChange((c) => (c["containerd"] = { registries: [{ registry: "docker.io", mirrors: ["mirror.example.com"] }] })), "containerd.registries[0].mirrors[0]", "is not a mirror URL"],
+    ["registry CA not a certificate", withChange((c) => (c["containerd"] = { registries: [{ registry: "10.0.0.5:5443", ca: "not a cert" }] })), "containerd.registries[0].ca", "must be a PEM certificate"],
+    ["registry twice", withChange((c) => (c["containerd"] = { registries: [{ registry: "docker.io", mirrors: ["https://a.example"] }, { registry: "docker.io" }] })), "containerd.registries[1]", "is already configured in containerd.registries[0]"],
+    ["restrictOomScoreAdj not a boolean", withChange((c) => (c["containerd"] = { restrictOomScoreAdj: "yes" })), "containerd.restrictOomScoreAdj", "must be true or false"],
+    ["kube-proxy field unknown", withChange((c) => (c["kubeadm"] = { kubeProxy: { conntrak: {} } })), "kubeadm.kubeProxy.conntrak", `did you mean "conntrack"?`],
+    ["kube-proxy mode set in kubeProxy", withChange((c) => (c["kubeadm"] = { kubeProxy: { mode: "ipvs" } })), "kubeadm.kubeProxy.mode", "set `kubeadm.kubeProxyMode` instead"],
+    ["kubeadm ignore all", withChange((c) => (c["kubeadm"] = { ignorePreflightErrors: ["all"] })), "kubeadm.ignorePreflightErrors[0]", `"all" would hide every problem kubeadm finds`],
+    ["kubeadm ignore not a list", withChange((c) => (c["kubeadm"] = { ignorePreflightErrors: "SystemVerification" })), "kubeadm.ignorePreflightErrors", "must be a list"],
     ["PEM armour around junk", withChange((c) => (c["ssh"] = { privateKey: pem("PRIVATE KEY", "bm90IGEga2V5") })), "ssh.privateKey", "has PEM armour but no private key the program can read"],
     ["preflight not an object", withChange((c) => (c["preflight"] = "cgroup")), "preflight", "must be an object like {ignore: [cgroup]}"],
     ["preflight.ignore not a list", withChange((c) => (c["preflight"] = { ignore: "cgroup" })), "preflight.ignore", "must be a list of check names"],
@@ -366,6 +375,27 @@ describe("every problem is reported at once", () => {
 });
 
 describe("parseClusterConfig accepts good configs", () => {
+    test("containerd registries, restrictOomScoreAdj, kube-proxy fields and kubeadm preflight ignores", () => {
+        const ca = require("crypto").generateKeyPairSync("ec", { namedCurve: "P-256" });
+        const { execFileSync } = require("child_process");
+        const dir = require("fs").mkdtempSync(require("path").join(require("os").tmpdir(), "kp-ca-"));
+        require("fs").writeFileSync(`${dir}/k.pem`, ca.privateKey.export({ type: "pkcs8", format: "pem" }));
+        const pemCert = execFileSync("openssl", ["req", "-x509", "-new", "-key", `${dir}/k.pem`, "-subj", "/CN=test-ca", "-days", "1"], { encoding: "utf8" });
+        const spec = parseClusterConfig(withChange((c) => {
+            c["containerd"] = { restrictOomScoreAdj: true, registries: [{ registry: "10.0.0.5:5443", ca: pemCert }, { registry: "docker.io", mirrors: ["https://mirror.example.com/v2/dockerhub"] }] };
+            c["kubeadm"] = { kubeProxy: { conntrack: { maxPerCore: 0 } }, ignorePreflightErrors: ["SystemVerification", "SystemVerification"] };
+        }), "demo");
+        expect(spec.containerd).toEqual({
+            restrictOomScoreAdj: true,
+            registries: [
+                { registry: "10.0.0.5:5443", mirrors: [], ca: pemCert, skipVerify: false, plainHttp: false },
+                { registry: "docker.io", mirrors: ["https://mirror.example.com/v2/dockerhub"], skipVerify: false, plainHttp: false },
+            ],
+        });
+        expect(spec.kubeadm.kubeProxyConfiguration).toEqual({ conntrack: { maxPerCore: 0 } });
+        expect(spec.kubeadm.ignorePreflightErrors).toEqual(["SystemVerification"]);
+    });
+
     test("per-host labels and taints", () => {
         const spec = parseClusterConfig(withChange((c) => {
             host(c, 1)["labels"] = { tier: "web", "example.com/zone": "a", gpu: true };
@@ -428,9 +458,12 @@ describe("parseClusterConfig accepts good configs", () => {
                 kubeletExtraArgs: [],
                 proxyMode: DEFAULT_PROXY_MODE,
                 kubeletConfiguration: {},
+                kubeProxyConfiguration: {},
+                ignorePreflightErrors: [],
             },
             preflight: { ignore: [] },
             packages: {},
+            containerd: { registries: [], restrictOomScoreAdj: false },
             charts: {},
         };
         expect(spec).toEqual(expected);

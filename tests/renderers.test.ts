@@ -2,7 +2,7 @@
 import * as TOML from "smol-toml";
 import * as YAML from "yaml";
 import { parseClusterConfig } from "../components/config";
-import { renderContainerdConfig, renderCrictlConfig } from "../components/containerd";
+import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "../components/containerd";
 import { apiServerCertSans, discoverySection, hostPort, renderInitConfig, renderJoinConfig } from "../components/kubeadm/config";
 import { rawConfig } from "./harness";
 
@@ -68,6 +68,30 @@ describe("containerd config", () => {
         expect(parsed.plugins["io.containerd.cri.v1.images"].pinned_images.sandbox).toBe("registry.k8s.io/pause:3.10.1");
         expect(parsed.plugins["io.containerd.cri.v1.images"].registry.config_path).toBe("/etc/containerd/certs.d");
         expect(parsed.disabled_plugins).toBeUndefined();
+    });
+
+    test("restrict_oom_score_adj only when asked for", () => {
+        const on = TOML.parse(renderContainerdConfig({ pauseImage: "p:1", restrictOomScoreAdj: true })) as any;
+        expect(on.plugins["io.containerd.cri.v1.runtime"].restrict_oom_score_adj).toBe(true);
+        const off = TOML.parse(renderContainerdConfig({ pauseImage: "p:1" })) as any;
+        expect(off.plugins["io.containerd.cri.v1.runtime"].restrict_oom_score_adj).toBeUndefined();
+    });
+
+    test("registry hosts.toml: a private registry with its CA, mirrors in order, docker.io's real server, _default", () => {
+        const own = renderRegistryHosts({ registry: "10.0.0.5:5443", mirrors: [], ca: "PEM", skipVerify: false, plainHttp: false });
+        expect(own.dir).toBe("10.0.0.5:5443");
+        expect(own.ca).toBe("PEM");
+        expect(TOML.parse(own.hostsToml)).toEqual({
+            server: "https://10.0.0.5:5443",
+            host: { "https://10.0.0.5:5443": { capabilities: ["pull", "resolve", "push"], ca: "/etc/containerd/certs.d/10.0.0.5:5443/ca.crt" } },
+        });
+        const hub = TOML.parse(renderRegistryHosts({ registry: "docker.io", mirrors: ["https://m1.example", "https://m2.example/v2/hub"], skipVerify: true, plainHttp: false }).hostsToml) as any;
+        expect(hub.server).toBe("https://registry-1.docker.io");
+        expect(Object.keys(hub.host)).toEqual(["https://m1.example", "https://m2.example/v2/hub"]);
+        expect(hub.host["https://m2.example/v2/hub"]).toEqual({ capabilities: ["pull", "resolve"], skip_verify: true, override_path: true });
+        const all = TOML.parse(renderRegistryHosts({ registry: "_default", mirrors: ["http://10.0.0.9:5000"], skipVerify: false, plainHttp: false }).hostsToml) as any;
+        expect(all.server).toBeUndefined();
+        expect(all.host["http://10.0.0.9:5000"].capabilities).toEqual(["pull", "resolve"]);
     });
 
     test("crictl points at containerd", () => {

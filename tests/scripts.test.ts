@@ -63,8 +63,11 @@ nodeRegistration:
   name: worker-1
 `;
 
-function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string; keyUrl?: string } = {}): ScriptVars {
+function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string; keyUrl?: string } = {}, registries: [string, string, string][] = []): ScriptVars {
     return {
+        REGISTRY_DIRS: registries.map((r) => r[0]),
+        REGISTRY_HOSTS_TOML: registries.map((r) => r[1]),
+        REGISTRY_CAS: registries.map((r) => r[2]),
         LOCAL_APT_SOURCE: local.apt ?? "",
         LOCAL_RPM_BASEURL: local.rpm ?? "",
         LOCAL_REPO_KEY_URL: local.keyUrl ?? "",
@@ -105,6 +108,12 @@ const VARIANTS: Variant[] = [
     { id: "prepare-worker", name: "prepare", vars: prepareVars(false) },
     { id: "prepare-local-repo", name: "prepare", vars: prepareVars(false, { apt: "http://10.0.0.5/debs ./", rpm: "http://10.0.0.5/rpms/" }) },
     { id: "prepare-local-repo-signed", name: "prepare", vars: prepareVars(true, { apt: "http://10.0.0.5/debs stable main", keyUrl: "http://10.0.0.5/key.gpg" }) },
+    {
+        id: "prepare-registries", name: "prepare", vars: prepareVars(false, {}, [
+            ["10.0.0.5:5443", 'server = "https://10.0.0.5:5443"\n', "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"],
+            ["_default", '[host."https://mirror.example.com"]\ncapabilities = ["pull", "resolve"]\n', ""],
+        ]),
+    },
     { id: "init", name: "init", vars: { NODE_NAME: "cp-1", KUBEADM_CONFIG, API_ENDPOINT: "10.0.0.10:6443" } },
     { id: "join-worker", name: "join", vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, JOIN_CONFIG, API_ENDPOINT: "10.0.0.10:6443", TOKEN_STEP: "worker-1-token" } },
     { id: "join-control-plane", name: "join", vars: { NODE_NAME: "cp-2", IS_CONTROL_PLANE: true, JOIN_CONFIG, API_ENDPOINT: "[fd00::10]:6443", TOKEN_STEP: "cp-2-token" } },
@@ -348,7 +357,7 @@ describe("renderScript", () => {
         expect(() => renderScript("reset", { NODE_NAME: "a", EXTRA: "b" })).toThrow(/unknown var\(s\) EXTRA/);
         expect(() => renderScript("drain", { NODE_NAME: "a", DRAIN_TIMEOUT_SECONDS: "soon" })).toThrow(/non-negative integer/);
         expect(() => renderScript("drain", { NODE_NAME: "a", DRAIN_TIMEOUT_SECONDS: -1 })).toThrow(/non-negative integer/);
-        expect(() => renderScript("join", { ...VARIANTS[7].vars, IS_CONTROL_PLANE: "true" })).toThrow(/boolean/);
+        expect(() => renderScript("join", { ...VARIANTS.find((v) => v.id === "join-worker")!.vars, IS_CONTROL_PLANE: "true" })).toThrow(/boolean/);
         expect(() => renderScript("node-ready", { NODE_NAME: "a", NODE_LABELS: "x=y", NODE_TAINTS: [] })).toThrow(/array/);
         expect(() => renderScript("reset", { NODE_NAME: ["a"] })).toThrow(/string/);
         expect(() => renderScript("reset", { NODE_NAME: "a\0b" })).toThrow(/NUL/);
@@ -571,7 +580,7 @@ exit 0
         const dir = fs.mkdtempSync(path.join(tmpRoot, "join-"));
         const { lib } = installLibrary("join-lib");
         const bin = fakeKubeadm(dir);
-        const vars = { ...VARIANTS[7].vars, JOIN_CONFIG: joinConfig };
+        const vars = { ...VARIANTS.find((v) => v.id === "join-worker")!.vars, JOIN_CONFIG: joinConfig };
         const script = renderScript("join", vars, { action: "create", claim: "worker-1-join", lib });
         const hash = `sha256:${"ab".repeat(32)}`;
         const r = run("bash", ["-c", script, "worker-1-join"], encodeBundle({ token, "ca-cert-hash": hash, "pki/ca.crt": "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n" }), {

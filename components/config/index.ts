@@ -26,6 +26,7 @@ import { DEFAULT_PROXY_MODE, parseKubeadm } from "./kubeadm";
 import { parsePreflight } from "./preflight";
 import { parsePackages } from "./packages";
 import { parseCharts } from "./charts";
+import { parseContainerd } from "./containerd";
 import { ConfigError } from "./problems";
 
 export { ConfigError, ConfigProblem, editDistance, closest } from "./problems";
@@ -44,6 +45,7 @@ export interface RawConfig {
     preflight?: unknown;
     packages?: unknown;
     charts?: unknown;
+    containerd?: unknown;
 }
 
 /** How the raw values were read from the stack. */
@@ -66,7 +68,7 @@ export interface ParseOptions {
 /** Sections the program accepts as secrets: they never reach a command text or plain state. */
 const SECRET_SECTIONS: readonly string[] = ["ssh"];
 
-const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts"];
+const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd"];
 
 /** Decode encoded values; report secret sections that may not be secret. */
 function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<string>, problems: Problems): RawConfig {
@@ -154,6 +156,7 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
     const preflight = section("preflight", (v) => parsePreflight(v, problems));
     const packages = section("packages", (v) => parsePackages(v, problems));
     const charts = section("charts", (v) => parseCharts(v, problems));
+    const containerd = section("containerd", (v) => parseContainerd(v, problems));
     if (opts.secretKeys !== undefined && !secret.has("ssh") && isObject(sections.ssh) && typeof (sections.ssh as Record<string, unknown>)["privateKey"] === "string") {
         problems.add(
             "ssh.privateKey",
@@ -240,6 +243,8 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
         kubeletExtraArgs: kubeadm.kubeletExtraArgs ?? [],
         proxyMode: kubeadm.proxyMode as ProxyMode,
         kubeletConfiguration: kubeadm.kubeletConfiguration ?? {},
+        kubeProxyConfiguration: kubeadm.kubeProxyConfiguration ?? {},
+        ignorePreflightErrors: kubeadm.ignorePreflightErrors ?? [],
     };
     return {
         clusterName: projectName,
@@ -250,6 +255,7 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
         kubeadm: kubeadmSpec,
         preflight,
         packages,
+        containerd,
         charts,
     };
 }

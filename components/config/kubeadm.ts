@@ -3,7 +3,7 @@ import { ExtraArg, KubeadmSpec, PROXY_MODES, ProxyMode } from "../model";
 import { parseIPv4, parseIPv6 } from "../net";
 import { DEFAULT_IMAGE_REPOSITORY } from "../versions";
 import { Obj, Problems, isObject, isAbsent, child, item, show, describe, quoteList, checkKeys, closest, deepCopy, lookup } from "./problems";
-import { KUBELET_FIELDS, KubeletFieldKind } from "./kubelet-fields";
+import { KUBELET_FIELDS, KUBE_PROXY_FIELDS, FieldKind } from "./component-fields";
 import { isDnsName } from "./addresses";
 
 /** kube-proxy mode: kube-proxy's own default on Linux (`mode: ""` means iptables). */
@@ -15,11 +15,55 @@ const EXTRA_ARG_SETTINGS = [
     "schedulerExtraArgs",
     "kubeletExtraArgs",
 ] as const;
-const KUBEADM_KEYS = ["imageRepository", ...EXTRA_ARG_SETTINGS, "kubeProxyMode", "kubelet"] as const;
+const KUBEADM_KEYS = ["imageRepository", ...EXTRA_ARG_SETTINGS, "kubeProxyMode", "kubelet", "kubeProxy", "ignorePreflightErrors"] as const;
 const KUBEADM_ALIASES: Record<string, string> = {
     proxyMode: "kubeProxyMode",
     kubeletConfiguration: "kubelet",
 };
+
+/** KubeProxyConfiguration fields the program writes itself or derives. */
+const KUBE_PROXY_OWNED: Record<string, string> = {
+    kind: "the program writes the KubeProxyConfiguration header itself; give only its fields",
+    apiVersion: "the program writes the KubeProxyConfiguration header itself; give only its fields",
+    mode: "set `kubeadm.kubeProxyMode` instead",
+    clusterCIDR: "kubeadm derives it from `network.podSubnet`; set that instead",
+};
+
+/** A component configuration passed through to kubeadm (kubelet, kube-proxy). */
+interface ComponentConfigKind {
+    kind: string;
+    api: string;
+    fields: Readonly<Record<string, FieldKind>>;
+    owned: Readonly<Record<string, string>>;
+    example: string;
+    docs: string;
+}
+
+/** Check a map of component-configuration fields against the field table; the copy, or undefined when there were problems. */
+function componentConfig(raw: unknown, path: string, problems: Problems, c: ComponentConfigKind): Record<string, unknown> | undefined {
+    if (isAbsent(raw)) return {};
+    if (!isObject(raw) || (Object.getPrototypeOf(raw) !== Object.prototype && Object.getPrototypeOf(raw) !== null)) {
+        problems.add(path, `must be an object of ${c.kind} fields, got ${describe(raw)} (e.g. ${c.example})`);
+        return undefined;
+    }
+    const before = problems.count;
+    for (const key of Object.keys(raw)) {
+        const p = child(path, key);
+        const owned = lookup(c.owned, key);
+        const kind = lookup(c.fields, key);
+        if (owned) {
+            problems.add(p, `cannot be set here: ${owned}`);
+        } else if (!kind) {
+            const camel = key.replace(/[-_]+([a-zA-Z0-9])/g, (_, x: string) => x.toUpperCase()).replace(/^[A-Z]/, (x) => x.toLowerCase());
+            const guess = lookup(c.fields, camel) ? camel : closest(key, Object.keys(c.fields));
+            problems.add(p, `${show(key)} is not a ${c.kind} field (${c.api})` + (guess ? `: did you mean ${JSON.stringify(guess)}?` : `: see ${c.docs}`));
+        } else {
+            const why = fieldValueProblem(kind, raw[key]);
+            if (why) problems.add(p, why);
+        }
+    }
+    return problems.count === before ? (deepCopy(raw) as Record<string, unknown>) : undefined;
+}
 
 /**
  * KubeletConfiguration fields the program writes itself (or derives from
@@ -37,8 +81,8 @@ const KUBELET_OWNED: Record<string, string> = {
 const GO_DURATION = /^-?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
 const INT32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
 
-/** Why `v` is not a value of a KubeletConfiguration field of `kind`, or undefined. */
-function kubeletValueProblem(kind: KubeletFieldKind, v: unknown): string | undefined {
+/** Why `v` is not a value of a component-configuration field of `kind`, or undefined. */
+function fieldValueProblem(kind: FieldKind, v: unknown): string | undefined {
     const got = `got ${describe(v)}`;
     switch (kind) {
         case "string":
@@ -263,36 +307,34 @@ export function parseKubeadm(raw: unknown, problems: Problems): Partial<KubeadmS
         problems.add("kubeadm.kubeProxyMode", `${show(mode)} is not a supported kube-proxy mode: use ${quoteList(PROXY_MODES)}`);
     }
 
-    const kubelet = obj["kubelet"];
-    if (isAbsent(kubelet)) {
-        result.kubeletConfiguration = {};
-    } else if (!isObject(kubelet) || (Object.getPrototypeOf(kubelet) !== Object.prototype && Object.getPrototypeOf(kubelet) !== null)) {
-        problems.add(
-            "kubeadm.kubelet",
-            `must be an object of KubeletConfiguration fields, got ${describe(kubelet)} (e.g. {maxPods: 200, failSwapOn: false})`,
-        );
+    const kubelet = componentConfig(obj["kubelet"], "kubeadm.kubelet", problems, {
+        kind: "KubeletConfiguration", api: "kubelet.config.k8s.io/v1beta1", fields: KUBELET_FIELDS, owned: KUBELET_OWNED,
+        example: "{maxPods: 200, failSwapOn: false}", docs: "https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/",
+    });
+    if (kubelet) result.kubeletConfiguration = kubelet;
+    const kubeProxy = componentConfig(obj["kubeProxy"], "kubeadm.kubeProxy", problems, {
+        kind: "KubeProxyConfiguration", api: "kubeproxy.config.k8s.io/v1alpha1", fields: KUBE_PROXY_FIELDS, owned: KUBE_PROXY_OWNED,
+        example: "{conntrack: {maxPerCore: 0}}", docs: "https://kubernetes.io/docs/reference/config-api/kube-proxy-config.v1alpha1/",
+    });
+    if (kubeProxy) result.kubeProxyConfiguration = kubeProxy;
+
+    const ignore = obj["ignorePreflightErrors"];
+    if (isAbsent(ignore)) {
+        result.ignorePreflightErrors = [];
+    } else if (!Array.isArray(ignore)) {
+        problems.add("kubeadm.ignorePreflightErrors", `must be a list of kubeadm preflight check names, got ${describe(ignore)} (e.g. [SystemVerification])`);
     } else {
-        const before = problems.count;
-        for (const key of Object.keys(kubelet)) {
-            const p = child("kubeadm.kubelet", key);
-            const owned = lookup(KUBELET_OWNED, key);
-            const kind = lookup(KUBELET_FIELDS, key);
-            if (owned) {
-                problems.add(p, `cannot be set here: ${owned}`);
-            } else if (!kind) {
-                const camel = key.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/^[A-Z]/, (c) => c.toLowerCase());
-                const guess = lookup(KUBELET_FIELDS, camel) ? camel : closest(key, Object.keys(KUBELET_FIELDS));
-                problems.add(
-                    p,
-                    `${show(key)} is not a KubeletConfiguration field (kubelet.config.k8s.io/v1beta1)` +
-                        (guess ? `: did you mean ${JSON.stringify(guess)}?` : ": see https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/"),
-                );
-            } else {
-                const why = kubeletValueProblem(kind, kubelet[key]);
-                if (why) problems.add(p, why);
+        const out: string[] = [];
+        ignore.forEach((v, i) => {
+            if (typeof v !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) {
+                problems.add(item("kubeadm.ignorePreflightErrors", i), `${show(v)} is not a kubeadm preflight check name (e.g. "SystemVerification", "NumCPU", "Swap", "Port-6443")`);
+            } else if (v.toLowerCase() === "all") {
+                problems.add(item("kubeadm.ignorePreflightErrors", i), `"all" would hide every problem kubeadm finds: name the checks to ignore (kubeadm prints each failed check's name in brackets, e.g. [ERROR SystemVerification])`);
+            } else if (!out.includes(v)) {
+                out.push(v);
             }
-        }
-        if (problems.count === before) result.kubeletConfiguration = deepCopy(kubelet) as Record<string, unknown>;
+        });
+        if (out.length === ignore.length || problems.count === 0) result.ignorePreflightErrors = out;
     }
     return result;
 }

@@ -22,6 +22,7 @@ export interface NodeRegistrationOptions {
     taints?: Taint[];
     kubeletExtraArgs?: ExtraArg[];
     imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+    ignorePreflightErrors?: string[];
 }
 
 export interface APIEndpoint {
@@ -77,6 +78,7 @@ export interface KubeProxyConfiguration {
     apiVersion: "kubeproxy.config.k8s.io/v1alpha1";
     kind: "KubeProxyConfiguration";
     mode: string;
+    [field: string]: unknown;
 }
 
 /** `host:port`, bracketing IPv6 literals. */
@@ -124,6 +126,7 @@ function nodeRegistration(spec: ClusterSpec, host: HostSpec): NodeRegistrationOp
     if (host.internalAddress) args.push({ name: "node-ip", value: host.internalAddress });
     args.push(...spec.kubeadm.kubeletExtraArgs.filter((a) => a.name !== "node-ip" || !host.internalAddress));
     if (args.length > 0) reg.kubeletExtraArgs = args;
+    if (spec.kubeadm.ignorePreflightErrors.length > 0) reg.ignorePreflightErrors = [...spec.kubeadm.ignorePreflightErrors];
     // A control plane that is also a worker must be schedulable: no control-
     // plane taint at all, rather than removing it later. The user's taints are
     // there from registration on (the node step keeps them in step later);
@@ -176,6 +179,7 @@ export function kubeletConfiguration(spec: ClusterSpec): KubeletConfiguration {
 
 export function kubeProxyConfiguration(spec: ClusterSpec): KubeProxyConfiguration {
     return {
+        ...spec.kubeadm.kubeProxyConfiguration,
         apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
         kind: "KubeProxyConfiguration",
         mode: spec.kubeadm.proxyMode,

@@ -41,7 +41,7 @@ main() {
 
     log "waiting (at most 300s) for the API server at $API_ENDPOINT to be ready"
     api_answers 300 "https://$API_ENDPOINT" ||
-        die "kubeadm init succeeded but https://$API_ENDPOINT/readyz did not answer within 300s; check 'crictl ps -a' and 'journalctl -u kubelet' on $NODE_NAME, and that $API_ENDPOINT reaches it"
+        die "kubeadm init succeeded but https://$API_ENDPOINT/readyz did not answer within 300s; check 'ctr -n k8s.io tasks ls' and 'journalctl -u kubelet' on $NODE_NAME, and that $API_ENDPOINT reaches it"
     say "initialised: $NODE_NAME is the first control plane, API ready at https://$API_ENDPOINT"
 }
 

@@ -3,9 +3,16 @@
 # this file between lib.sh and the family's body). Every step is guarded so a
 # second run changes nothing and reports "<step>: unchanged".
 # Vars: KUBERNETES_VERSION, KUBERNETES_MINOR, CONTAINERD_CONFIG, CRICTL_CONFIG,
-# PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
+# REGISTRY_DIRS, REGISTRY_HOSTS_TOML, REGISTRY_CAS (one entry per
+# containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
+# containerd is checked and images are looked up and pulled with `ctr` (it
+# ships with containerd.io); crictl is not relied on (kubeadm's packages no
+# longer depend on cri-tools since 1.32).
 
 readonly KP_CRI_SOCKET=unix:///run/containerd/containerd.sock
+readonly KP_CERTS_D=/etc/containerd/certs.d
+# The marker in every certs.d directory this step manages.
+readonly KP_CERTS_MARK=.managed-by-kubeadm-pulumi
 # Set by the family's package step when containerd.io was (re)installed.
 CONTAINERD_REINSTALLED=false
 
@@ -134,11 +141,42 @@ prepare_containerd() {
         changes+=("restarted containerd")
     fi
     deadline=$((SECONDS + 90))
-    until timeout 15 crictl --runtime-endpoint "$KP_CRI_SOCKET" info >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || die "containerd's CRI does not answer on $KP_CRI_SOCKET (is the cri plugin disabled in /etc/containerd/config.toml? see journalctl -u containerd)"
+    until timeout 15 ctr plugins ls 2>/dev/null | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" && $NF == "ok" { found = 1 } END { exit !found }'; do
+        ((SECONDS < deadline)) || die "containerd's CRI plugin is not running (ctr plugins ls shows no ok io.containerd.grpc.v1 cri; is it disabled in /etc/containerd/config.toml? see journalctl -u containerd)"
         sleep 2
     done
     step_result containerd "${changes[@]}"
+}
+
+# prepare_registries: one /etc/containerd/certs.d/<registry>/ per
+# containerd.registries item (hosts.toml, ca.crt); directories this step made
+# for registries no longer configured are removed, others are left alone.
+# containerd reads them at each pull: no restart.
+prepare_registries() {
+    local changes=() i dir d wanted=" "
+    install -d -m 0755 "$KP_CERTS_D"
+    for i in "${!REGISTRY_DIRS[@]}"; do
+        dir=$KP_CERTS_D/${REGISTRY_DIRS[$i]}
+        wanted+="${REGISTRY_DIRS[$i]} "
+        install -d -m 0755 "$dir"
+        write_file_if_changed "$dir/hosts.toml" 0644 "${REGISTRY_HOSTS_TOML[$i]}"
+        [[ $KP_CHANGED == false ]] || changes+=("wrote $dir/hosts.toml")
+        if [[ -n ${REGISTRY_CAS[$i]} ]]; then
+            write_file_if_changed "$dir/ca.crt" 0644 "${REGISTRY_CAS[$i]}"
+            [[ $KP_CHANGED == false ]] || changes+=("wrote $dir/ca.crt")
+        elif [[ -e $dir/ca.crt ]]; then
+            rm -f -- "$dir/ca.crt"
+            changes+=("removed $dir/ca.crt")
+        fi
+        write_file_if_changed "$dir/$KP_CERTS_MARK" 0644 $'# this directory is written by kubeadm-pulumi (containerd.registries)\n'
+    done
+    for d in "$KP_CERTS_D"/*/; do
+        d=${d%/}
+        [[ -f $d/$KP_CERTS_MARK && $wanted != *" ${d##*/} "* ]] || continue
+        rm -rf -- "$d"
+        changes+=("removed $d (no longer in containerd.registries)")
+    done
+    step_result registries "${changes[@]}"
 }
 
 prepare_kubelet() {
@@ -151,7 +189,7 @@ prepare_kubelet() {
 }
 
 prepare_images() {
-    local list expected img images=() absent=()
+    local list expected img have images=() absent=()
     local flags=(--kubernetes-version "v$KUBERNETES_VERSION" --image-repository "$IMAGE_REPOSITORY")
     list=$(timeout 120 kubeadm config images list "${flags[@]}" 2>/dev/null) ||
         die "kubeadm config images list ${flags[*]} failed"
@@ -165,9 +203,10 @@ prepare_images() {
         mapfile -t images < <(grep -E '/kube-proxy:' <<<"$list" || true)
         images+=("$PAUSE_IMAGE")
     fi
+    have=$(timeout 60 ctr -n k8s.io images ls -q 2>/dev/null) || die "ctr -n k8s.io images ls failed (is containerd running?)"
     for img in "${images[@]}"; do
         [[ -n $img ]] || continue
-        timeout 30 crictl --runtime-endpoint "$KP_CRI_SOCKET" inspecti -q "$img" >/dev/null 2>&1 || absent+=("$img")
+        grep -qxF -- "$img" <<<"$have" || absent+=("$img")
     done
     if ((${#absent[@]} == 0)); then
         step_result images
@@ -180,8 +219,9 @@ prepare_images() {
     else
         for img in "${absent[@]}"; do
             log "pulling $img"
-            timeout 900 crictl --runtime-endpoint "$KP_CRI_SOCKET" pull "$img" >/dev/null ||
-                die "crictl pull $img failed (can the host reach $IMAGE_REPOSITORY?)"
+            # (ctr reads the registry configuration only from --hosts-dir)
+            timeout 900 ctr -n k8s.io images pull --hosts-dir "$KP_CERTS_D" "$img" >/dev/null ||
+                die "ctr images pull $img failed (can the host reach $IMAGE_REPOSITORY? see containerd.registries for mirrors and CAs)"
         done
     fi
     step_result images "pulled ${absent[*]}"
@@ -201,6 +241,7 @@ prepare_main() {
     family_repositories
     family_packages
     prepare_crictl
+    prepare_registries
     prepare_containerd
     prepare_kubelet
     prepare_images

@@ -156,10 +156,10 @@ engine.describe("real kubeadm v1.36.4 against what the program renders", () => {
         }],
     ];
 
-    test("the KubeletConfiguration field table the config check uses is the one of the module kubeadm is built from", () => {
-        const { render, kubeletFields, typesGoPath } = require("../tools/kubelet-fields");
-        const committed = fs.readFileSync(path.join(ROOT, "components/config/kubelet-fields.ts"), "utf8");
-        expect(render(kubeletFields(typesGoPath()))).toBe(committed);
+    test("the kubelet and kube-proxy field tables the config check uses are those of the modules kubeadm is built with", () => {
+        const { render, typesGoPath } = require("../tools/kubelet-fields");
+        const committed = fs.readFileSync(path.join(ROOT, "components/config/component-fields.ts"), "utf8");
+        expect(render({ kubelet: typesGoPath("kubelet"), kubeProxy: typesGoPath("kubeProxy") })).toBe(committed);
     });
 
     test.each(VARIANTS)("init config passes the real `kubeadm config validate`: %s", (_name, o) => {

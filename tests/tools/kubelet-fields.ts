@@ -1,40 +1,46 @@
 /**
- * Generates components/config/kubelet-fields.ts: every field of the
- * KubeletConfiguration (kubelet.config.k8s.io/v1beta1) with the JSON type
- * kubeadm's strict decoder expects, read from the Go source of
- * k8s.io/kubelet (config/v1beta1/types.go) in the Go module cache.
+ * Generates components/config/component-fields.ts: every field of the
+ * KubeletConfiguration (kubelet.config.k8s.io/v1beta1) and of the
+ * KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) with the JSON
+ * type kubeadm's strict decoder expects, read from the Go source of
+ * k8s.io/kubelet and k8s.io/kube-proxy (config/*\/types.go) in the Go module
+ * cache (downloaded through the module proxy when missing).
  *
- *   go mod download -json k8s.io/kubelet@v0.36.4   # (the engine tier's build has it)
- *   npx ts-node tests/tools/kubelet-fields.ts [path/to/types.go] > components/config/kubelet-fields.ts
+ *   npx ts-node tests/tools/kubelet-fields.ts > components/config/component-fields.ts
  *
- * The engine tier checks that the committed table matches the module.
+ * The engine tier checks that the committed table matches the modules.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
-export const KUBELET_MODULE = "k8s.io/kubelet@v0.36.4";
+export const MODULES = {
+    kubelet: { module: "k8s.io/kubelet@v0.36.4", file: "config/v1beta1/types.go", struct: "KubeletConfiguration", api: "kubelet.config.k8s.io/v1beta1" },
+    kubeProxy: { module: "k8s.io/kube-proxy@v0.36.4", file: "config/v1alpha1/types.go", struct: "KubeProxyConfiguration", api: "kubeproxy.config.k8s.io/v1alpha1" },
+} as const;
 
-export type KubeletFieldKind = "string" | "bool" | "int" | "number" | "duration" | "stringList" | "intList" | "stringMap" | "boolMap" | "object";
+export type FieldKind = "string" | "bool" | "int" | "number" | "duration" | "stringList" | "intList" | "stringMap" | "boolMap" | "object";
 
-/** The types.go of KUBELET_MODULE (downloads it into the Go module cache when missing). */
-export function typesGoPath(): string {
-    const out = execFileSync("go", ["mod", "download", "-json", KUBELET_MODULE], { encoding: "utf8", cwd: fs.mkdtempSync("/tmp/kp-kubelet-") });
-    return path.join(JSON.parse(out).Dir, "config/v1beta1/types.go");
+/** The types.go of a module (downloads it into the Go module cache when missing). */
+export function typesGoPath(which: keyof typeof MODULES): string {
+    const m = MODULES[which];
+    const out = execFileSync("go", ["mod", "download", "-json", m.module], { encoding: "utf8", cwd: fs.mkdtempSync(path.join(os.tmpdir(), "kp-fields-")) });
+    return path.join(JSON.parse(out).Dir, m.file);
 }
 
-/** Field JSON name -> kind, from the KubeletConfiguration struct. */
-export function kubeletFields(typesGo: string): Record<string, KubeletFieldKind> {
+/** Field JSON name -> kind, of `struct` in `typesGo`. */
+export function structFields(typesGo: string, struct: string): Record<string, FieldKind> {
     const src = fs.readFileSync(typesGo, "utf8");
     const stringTypes = new Set([...src.matchAll(/^type (\w+) string$/gm)].map((m) => m[1]));
-    const body = /^type KubeletConfiguration struct \{\n([\s\S]*?)^\}/m.exec(src)?.[1];
-    if (!body) throw new Error(`no KubeletConfiguration struct in ${typesGo}`);
-    const fields: Record<string, KubeletFieldKind> = {};
+    const body = new RegExp(`^type ${struct} struct \\{\\n([\\s\\S]*?)^\\}`, "m").exec(src)?.[1];
+    if (!body) throw new Error(`no ${struct} struct in ${typesGo}`);
+    const fields: Record<string, FieldKind> = {};
     for (const m of body.matchAll(/^\s+\w+\s+(\S+)\s+`json:"([^",]*)/gm)) {
         const goType = m[1].replace(/^\*/, "");
         const name = m[2];
         if (!name) continue; // inline TypeMeta
-        let kind: KubeletFieldKind;
+        let kind: FieldKind;
         if (goType === "string" || stringTypes.has(goType)) kind = "string";
         else if (goType === "bool") kind = "bool";
         else if (/^u?int(8|16|32|64)?$/.test(goType)) kind = "int";
@@ -50,24 +56,33 @@ export function kubeletFields(typesGo: string): Record<string, KubeletFieldKind>
     return fields;
 }
 
-/** The generated module's text. */
-export function render(fields: Record<string, KubeletFieldKind>): string {
-    const lines = Object.keys(fields).sort().map((k) => `    ${k}: "${fields[k]}",`);
+/** The generated module's text, from the types.go of each module. */
+export function render(files: Record<keyof typeof MODULES, string>): string {
+    const table = (which: keyof typeof MODULES) => {
+        const m = MODULES[which];
+        const fields = structFields(files[which], m.struct);
+        return [
+            `/** Every ${m.struct} (${m.api}) field of ${m.module} (${m.file}). */`,
+            `export const ${which === "kubelet" ? "KUBELET_FIELDS" : "KUBE_PROXY_FIELDS"}: Readonly<Record<string, FieldKind>> = {`,
+            ...Object.keys(fields).sort().map((k) => `    ${k}: "${fields[k]}",`),
+            "};",
+            "",
+        ];
+    };
     return [
         "/**",
-        ` * Every KubeletConfiguration (kubelet.config.k8s.io/v1beta1) field of ${KUBELET_MODULE}`,
-        " * (config/v1beta1/types.go) with the JSON type kubeadm's strict decoder",
-        " * expects. Generated by tests/tools/kubelet-fields.ts; do not edit.",
+        " * The fields of the component configurations kubeadm passes on, with the",
+        " * JSON type kubeadm's strict decoder expects. Generated by",
+        " * tests/tools/kubelet-fields.ts from the Go sources of the modules named",
+        " * below; do not edit.",
         " */",
-        'export type KubeletFieldKind = "string" | "bool" | "int" | "number" | "duration" | "stringList" | "intList" | "stringMap" | "boolMap" | "object";',
+        'export type FieldKind = "string" | "bool" | "int" | "number" | "duration" | "stringList" | "intList" | "stringMap" | "boolMap" | "object";',
         "",
-        "export const KUBELET_FIELDS: Readonly<Record<string, KubeletFieldKind>> = {",
-        ...lines,
-        "};",
-        "",
+        ...table("kubelet"),
+        ...table("kubeProxy"),
     ].join("\n");
 }
 
 if (require.main === module) {
-    process.stdout.write(render(kubeletFields(process.argv[2] ?? typesGoPath())));
+    process.stdout.write(render({ kubelet: typesGoPath("kubelet"), kubeProxy: typesGoPath("kubeProxy") }));
 }

@@ -157,7 +157,7 @@ EOF
     reload_scripts
     build_deb
 
-    pkg kubeadm "$kv-1.1" kubeadm "validates v1beta4 configs strictly, checks the shared PKI and preflight conditions, writes stand-in kubeconfigs and manifests; creates no cluster." "cri-tools (>= 1.30.0)"
+    pkg kubeadm "$kv-1.1" kubeadm "validates v1beta4 configs strictly, checks the shared PKI and preflight conditions, writes stand-in kubeconfigs and manifests; creates no cluster."
     build_deb
     pkg kubectl "$kv-1.1" kubectl "talks to no API server: validates bootstrap token Secrets and records node operations in /var/lib/kubeadm-pulumi-standins/api."
     build_deb
@@ -211,6 +211,8 @@ disabled_plugins = ["cri"]
 EOF
 chmod 0644 "$root/usr/lib/systemd/system/containerd.service" "$root/etc/containerd/config.toml"
 printf '/etc/containerd/config.toml\n' >"$root/DEBIAN/conffiles"
+# ctr ships in containerd.io too; the prepare step uses it (crictl is not a dependency of kubeadm any more)
+install -m 0755 "$bin" "$root/usr/bin/ctr"
 reload_scripts
 build_deb
 

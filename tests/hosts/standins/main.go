@@ -45,6 +45,7 @@ var tools = map[string]func(args []string) int{
 	"kubectl":    kubectlMain,
 	"crictl":     crictlMain,
 	"containerd": containerdMain,
+	"ctr":        ctrMain,
 }
 
 // inv is the record of this invocation, written by record().
