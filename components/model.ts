@@ -123,12 +123,17 @@ export interface PackagesSpec {
 }
 
 /**
- * Where a Helm chart comes from instead of its upstream repository (see
- * `versions.ts`): a mirror repository serving the same chart and version, or
- * a chart archive / directory on the machine that runs Pulumi (air-gapped
- * sites; lets `pulumi preview` work offline).
+ * How one Helm chart is installed, against its pin in `versions.ts`: from a
+ * mirror repository serving the same chart and version (`repo`), or a chart
+ * archive / directory on the machine that runs Pulumi (`path`: air-gapped
+ * sites; `pulumi preview` works offline), and with extra values merged over
+ * the program's (image locations for mirrors, resources, ...).
  */
-export type ChartSource = { repo: string } | { path: string };
+export interface ChartSource {
+    repo?: string;
+    path?: string;
+    values?: Record<string, unknown>;
+}
 
 /** How containerd reaches one registry (`/etc/containerd/certs.d/<registry>/hosts.toml`). */
 export interface RegistrySpec {

@@ -66,6 +66,8 @@ export interface ChartPin {
     chart: string;
     version: string;
     namespace: string;
+    /** Value paths the program sets from the cluster's settings: `charts.<chart>.values` may not change them. */
+    ownedValues: string[];
 }
 
 /**
@@ -80,22 +82,30 @@ export const CNI_CHARTS: Record<CniName, ChartPin> = {
         chart: "flannel",
         version: "v0.28.5",
         namespace: "kube-flannel",
+        ownedValues: ["podCidr"],
     },
     calico: {
         repo: "https://docs.tigera.io/calico/charts",
         chart: "tigera-operator",
         version: "v3.31.4",
         namespace: "tigera-operator",
+        ownedValues: ["installation.calicoNetwork.ipPools"],
     },
     cilium: {
         repo: "https://helm.cilium.io/",
         chart: "cilium",
         version: "1.20.2",
         namespace: "kube-system",
+        ownedValues: ["ipam.mode"],
     },
 };
 
 /** Every chart the program can install, by chart name (the keys of the stack config's `charts`). */
 export function chartNames(): string[] {
     return [...new Set(Object.values(CNI_CHARTS).map((p) => p.chart))];
+}
+
+/** The pin of a chart by its name. */
+export function chartPin(name: string): ChartPin | undefined {
+    return Object.values(CNI_CHARTS).find((p) => p.chart === name);
 }

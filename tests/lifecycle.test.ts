@@ -188,6 +188,12 @@ describe("the pod network", () => {
         expect(release.version).toBeUndefined();
     });
 
+    test("charts.<name>.values are merged over the program's values", async () => {
+        const run = await runProgram(rawConfig({ charts: { flannel: { values: { flannel: { image: { repository: "mirror.example/flannel/flannel" } } } } } }));
+        const release = reveal<Record<string, unknown>>(run.byName("kubeadm-cluster-cni-release").inputs);
+        expect(release.values).toEqual({ podCidr: "10.244.0.0/16", flannel: { image: { repository: "mirror.example/flannel/flannel" } } });
+    });
+
     test("charts.<name>.repo: the pinned chart and version from the mirror", async () => {
         const run = await runProgram(rawConfig({ network: { cni: "cilium" }, charts: { cilium: { repo: "https://mirror.example/cilium" } } }));
         const release = reveal<Record<string, unknown>>(run.byName("kubeadm-cluster-cni-release").inputs);

@@ -53,8 +53,20 @@ export function cniValues(cni: CniName, network: NetworkSpec): Record<string, un
  * offline, including `pulumi preview`).
  */
 export function chartReference(pin: ChartPin, source: ChartSource | undefined): Pick<k8s.helm.v3.ReleaseArgs, "chart" | "version" | "repositoryOpts"> {
-    if (source && "path" in source) return { chart: source.path };
+    if (source?.path) return { chart: source.path };
     return { chart: pin.chart, version: pin.version, repositoryOpts: { repo: source?.repo ?? pin.repo } };
+}
+
+/** `extra` merged over `base` (objects merged key by key, anything else replaced). */
+export function mergeValues(base: Record<string, unknown>, extra: Record<string, unknown> | undefined): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(extra ?? {})) {
+        const b = out[k];
+        out[k] = v && typeof v === "object" && !Array.isArray(v) && b && typeof b === "object" && !Array.isArray(b)
+            ? mergeValues(b as Record<string, unknown>, v as Record<string, unknown>)
+            : v;
+    }
+    return out;
 }
 
 /**
@@ -84,7 +96,7 @@ export class Cni extends pulumi.ComponentResource {
             ...chartReference(pin, args.charts[pin.chart]),
             namespace: pin.namespace,
             createNamespace: false,
-            values: cniValues(args.network.cni, args.network),
+            values: mergeValues(cniValues(args.network.cni, args.network), args.charts[pin.chart]?.values),
             skipAwait: args.skipAwait ?? false,
             timeout: 600,
             atomic: false,

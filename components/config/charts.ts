@@ -1,10 +1,16 @@
 /** The `charts` section: where each Helm chart comes from. */
 import { ChartSource } from "../model";
-import { chartNames } from "../versions";
+import { chartNames, chartPin } from "../versions";
 import * as fs from "fs";
-import { Problems, isObject, isAbsent, child, show, describe, checkKeys } from "./problems";
+import { Problems, isObject, isAbsent, child, show, describe, checkKeys, deepCopy } from "./problems";
 
-const CHART_SOURCE_KEYS = ["repo", "path"] as const;
+const CHART_SOURCE_KEYS = ["repo", "path", "values"] as const;
+
+/** Dotted paths of every leaf in `v`. */
+function leafPaths(v: unknown, prefix = ""): string[] {
+    if (!isObject(v)) return [prefix];
+    return Object.keys(v).flatMap((k) => leafPaths(v[k], prefix ? `${prefix}.${k}` : k));
+}
 
 export function parseCharts(raw: unknown, problems: Problems): Record<string, ChartSource> {
     const result: Record<string, ChartSource> = {};
@@ -27,13 +33,28 @@ export function parseCharts(raw: unknown, problems: Problems): Record<string, Ch
         checkKeys(v, CHART_SOURCE_KEYS, path, problems);
         const repo = v["repo"];
         const file = v["path"];
+        const values = v["values"];
+        const source: ChartSource = {};
+        if (!isAbsent(values)) {
+            if (!isObject(values)) {
+                problems.add(child(path, "values"), `must be an object of chart values, got ${describe(values)}`);
+            } else {
+                const owned = chartPin(name)?.ownedValues ?? [];
+                const clash = leafPaths(values).filter((p) => owned.some((o) => p === o || p.startsWith(`${o}.`) || o.startsWith(`${p}.`)));
+                if (clash.length > 0) {
+                    problems.add(child(path, "values"), `sets ${clash.map((c) => JSON.stringify(c)).join(", ")}, which the program derives from the cluster's settings (${owned.join(", ")}): remove ${clash.length === 1 ? "it" : "them"}`);
+                } else {
+                    source.values = deepCopy(values) as Record<string, unknown>;
+                }
+            }
+        }
         if (!isAbsent(repo) && !isAbsent(file)) {
             problems.add(path, `give either repo (a mirror of the chart repository) or path (a local chart archive), not both`);
         } else if (!isAbsent(repo)) {
             if (typeof repo !== "string" || !/^(https?|oci):\/\/[^\s'"\\]+$/.test(repo.trim())) {
                 problems.add(child(path, "repo"), `${show(repo)} is not a chart repository URL: give the http(s):// URL of a repository serving the same chart and version (or oci://)`);
             } else {
-                result[name] = { repo: repo.trim() };
+                source.repo = repo.trim();
             }
         } else if (!isAbsent(file)) {
             if (typeof file !== "string" || file.trim() === "") {
@@ -41,11 +62,12 @@ export function parseCharts(raw: unknown, problems: Problems): Record<string, Ch
             } else if (!fs.existsSync(file)) {
                 problems.add(child(path, "path"), `${show(file)} does not exist (relative paths are relative to the Pulumi project directory): download the chart there, e.g. \`helm pull\` on a machine with access`);
             } else {
-                result[name] = { path: file };
+                source.path = file;
             }
-        } else {
-            problems.add(path, `needs repo or path (${example})`);
+        } else if (isAbsent(values)) {
+            problems.add(path, `needs repo, path or values (${example})`);
         }
+        if (Object.keys(source).length > 0) result[name] = source;
     }
     return result;
 }
