@@ -210,6 +210,32 @@ export interface RunOptions {
     checkReachability?: boolean;
     /** Make these (non-command) resources fail, as a failed add-on would (e.g. the CNI release). */
     failResources?: string[];
+    /**
+     * Keys and certificates made by openssl from each tls resource's inputs
+     * (algorithm, subject, CA flag and usages, signed by the CA it names), one
+     * distinct key per resource, as the tls provider makes them: for a real
+     * cluster. Default: one shared test CA and key for every resource.
+     */
+    realPki?: boolean;
+    /**
+     * Play the provider of the non-command resources it handles (e.g. the
+     * Kubernetes provider's Namespace and helm Release against a real API
+     * server): called on create, update and replace, outside previews; returns
+     * the outputs, or undefined for a type it leaves to the mocks. A rejection
+     * fails that resource, as a failed provider operation fails `pulumi up`.
+     */
+    applyResource?: (call: ResourceCall) => Promise<Record<string, unknown> | undefined>;
+    /** Delete a non-command resource for real (see applyResource); called in reverse dependency order. */
+    deleteResource?: (entry: StateEntry) => Promise<void>;
+}
+
+/** A non-command resource as the engine hands it to its provider. */
+export interface ResourceCall {
+    type: string;
+    name: string;
+    op: Operation;
+    /** Inputs, secrets revealed. */
+    inputs: Record<string, unknown>;
 }
 
 export interface Run {
@@ -255,8 +281,9 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 /** Outputs the mocks make up for a resource that is created (no execute hook). */
-function madeUpOutputs(type: string, name: string, inputs: Record<string, unknown>, factsFor: (n: string) => HostFacts): Record<string, unknown> {
+function madeUpOutputs(type: string, name: string, inputs: Record<string, unknown>, factsFor: (n: string) => HostFacts, realPki = false): Record<string, unknown> {
     const pki = testPki();
+    if (realPki && type.startsWith("tls:")) return realTls(type, inputs);
     switch (type) {
         case "command:remote:Command":
             return { stdout: name.endsWith("-preflight") ? JSON.stringify(factsFor(name.replace(/-preflight$/, ""))) + "\n" : "", stderr: "" };
@@ -273,6 +300,79 @@ function madeUpOutputs(type: string, name: string, inputs: Record<string, unknow
             return { result: SECRET_MARKERS.tokenSecret(name) };
         default:
             return {};
+    }
+}
+
+/** openssl's -subj form of a tls provider `subject` input. */
+function subjectOf(subject: unknown): string {
+    const s = (subject ?? {}) as Record<string, string | undefined>;
+    const parts: [string, string | undefined][] = [["O", s.organization], ["OU", s.organizationalUnit], ["CN", s.commonName]];
+    return parts.filter(([, v]) => v).map(([k, v]) => `/${k}=${v!.replace(/([/=\\])/g, "\\$1")}`).join("") || "/";
+}
+
+/** openssl extension lines for the tls provider's `allowedUses`. */
+function usageExtensions(uses: string[], isCa: boolean): string {
+    const key: Record<string, string> = {
+        digital_signature: "digitalSignature", key_encipherment: "keyEncipherment", cert_signing: "keyCertSign", crl_signing: "cRLSign",
+    };
+    const ext: Record<string, string> = { server_auth: "serverAuth", client_auth: "clientAuth" };
+    const lines = [`basicConstraints=critical,CA:${isCa ? "TRUE" : "FALSE"}`];
+    const ku = uses.filter((u) => key[u]).map((u) => key[u]);
+    const eku = uses.filter((u) => ext[u]).map((u) => ext[u]);
+    if (ku.length) lines.push(`keyUsage=critical,${ku.join(",")}`);
+    if (eku.length) lines.push(`extendedKeyUsage=${eku.join(",")}`);
+    if (isCa) lines.push("subjectKeyIdentifier=hash");
+    return lines.join("\n") + "\n";
+}
+
+/** What the tls provider returns for a resource, made by openssl from its inputs. */
+function realTls(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeadm-pulumi-tls-"));
+    try {
+        const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+        const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8");
+        const write = (f: string, v: unknown) => fs.writeFileSync(path.join(dir, f), String(v), { mode: 0o600 });
+        const days = String(Math.max(1, Math.ceil(Number(inputs.validityPeriodHours ?? 24) / 24)));
+        switch (type) {
+            case "tls:index:PrivateKey": {
+                if (inputs.algorithm === "RSA") {
+                    run("genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${inputs.rsaBits ?? 2048}`, "-out", "k.pem");
+                    run("rsa", "-in", "k.pem", "-traditional", "-out", "k.rsa");
+                    run("pkey", "-in", "k.pem", "-pubout", "-out", "k.pub");
+                    return { privateKeyPem: read("k.rsa"), publicKeyPem: read("k.pub") };
+                }
+                if (inputs.algorithm !== "ECDSA" || inputs.ecdsaCurve !== "P256") throw new Error(`realPki: only RSA and ECDSA P256 keys, got ${JSON.stringify(inputs)}`);
+                run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "k.pem");
+                run("pkey", "-in", "k.pem", "-pubout", "-out", "k.pub");
+                return { privateKeyPem: read("k.pem"), publicKeyPem: read("k.pub") };
+            }
+            case "tls:index:SelfSignedCert": {
+                write("k.pem", inputs.privateKeyPem);
+                write("req.cnf", `[req]\ndistinguished_name = dn\n[dn]\n[v3]\n${usageExtensions((inputs.allowedUses as string[]) ?? [], inputs.isCaCertificate === true)}`);
+                run("req", "-x509", "-new", "-key", "k.pem", "-subj", subjectOf(inputs.subject), "-days", days,
+                    "-config", "req.cnf", "-extensions", "v3", "-out", "c.pem");
+                return { certPem: read("c.pem") };
+            }
+            case "tls:index:CertRequest": {
+                write("k.pem", inputs.privateKeyPem);
+                write("req.cnf", "[req]\ndistinguished_name = dn\n[dn]\n");
+                run("req", "-new", "-key", "k.pem", "-subj", subjectOf(inputs.subject), "-config", "req.cnf", "-out", "r.pem");
+                return { certRequestPem: read("r.pem") };
+            }
+            case "tls:index:LocallySignedCert": {
+                write("r.pem", inputs.certRequestPem);
+                write("ca.pem", inputs.caCertPem);
+                write("ca.key", inputs.caPrivateKeyPem);
+                write("ext.cnf", usageExtensions((inputs.allowedUses as string[]) ?? [], false));
+                run("x509", "-req", "-in", "r.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", `0x${require("crypto").randomBytes(8).toString("hex")}`,
+                    "-days", days, "-extfile", "ext.cnf", "-out", "c.pem");
+                return { certPem: read("c.pem") };
+            }
+            default:
+                throw new Error(`realPki: unknown tls type ${type}`);
+        }
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 
@@ -314,14 +414,12 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
     const collect = (e: unknown) => errors.push(e instanceof Error ? e : new Error(String(e)));
     real.on("unhandledRejection", collect);
 
-    const runCommand = async (name: string, field: CommandCall["field"], op: Operation, inputs: Record<string, unknown>) => {
+    /** One provider operation: not started after a failure; a failure stops new operations. */
+    const track = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
         if (failed) throw new Error(`${name}: not started, an earlier step failed`);
-        const i = inputs as { stdin?: string; connection: CommandCall["connection"] } & Record<string, unknown>;
-        const text = i[field] as string | undefined;
-        if (text === undefined) return { stdout: "", stderr: "" };
         inflight++;
         try {
-            return await opts.execute!({ name, field, command: text, op, stdin: i.stdin, connection: i.connection });
+            return await f();
         } catch (e) {
             failed = true;
             failures.push({ name, error: e as Error });
@@ -329,6 +427,13 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
         } finally {
             inflight--;
         }
+    };
+    const runCommand = async (name: string, field: CommandCall["field"], op: Operation, inputs: Record<string, unknown>) => {
+        if (failed) throw new Error(`${name}: not started, an earlier step failed`);
+        const i = inputs as { stdin?: string; connection: CommandCall["connection"] } & Record<string, unknown>;
+        const text = i[field] as string | undefined;
+        if (text === undefined) return { stdout: "", stderr: "" };
+        return track(name, () => opts.execute!({ name, field, command: text, op, stdin: i.stdin, connection: i.connection }));
     };
 
     await pulumi.runtime.setMocks({
@@ -380,8 +485,15 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
                 const field: CommandCall["field"] = op === "update" && inputs.update !== undefined ? "update" : "create";
                 return runCommand(args.name, field, op, inputs).then((out) => finish(out));
             }
+            if (!isCommand && opts.applyResource && !type.startsWith("tls:") && !type.startsWith("random:")) {
+                const call: ResourceCall = { type, name: args.name, op, inputs };
+                return track(args.name, () => opts.applyResource!(call)).then((outs) => {
+                    if (outs) return finish(outs);
+                    return finish(prev && op === "update" ? prev.outputs : madeUpOutputs(type, args.name, inputs, factsFor, opts.realPki));
+                });
+            }
             if (prev && op === "update") return finish(prev.outputs);
-            return finish(madeUpOutputs(type, args.name, inputs, factsFor));
+            return finish(madeUpOutputs(type, args.name, inputs, factsFor, opts.realPki));
         },
         call(args: pulumi.runtime.MockCallArgs) {
             return args.inputs;
@@ -471,7 +583,9 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
             await runDeletes(
                 [...gone.map((e) => ({ entry: e, op: "delete" as const })), ...replacedOld.map((e) => ({ entry: e, op: "delete-replaced" as const }))],
                 prevState,
-                (e, op) => runCommand(e.name, "delete", op, e.inputs).then(() => undefined),
+                (e, op) => e.type === "command:remote:Command"
+                    ? runCommand(e.name, "delete", op, e.inputs).then(() => undefined)
+                    : opts.deleteResource ? track(e.name, () => opts.deleteResource!(e)) : Promise.resolve(),
             );
         }
     } else if (preview) {
@@ -560,7 +674,7 @@ async function runDeletes(
         const ready = waiting.filter((i) => !waiting.some((o) => o !== i && deps(o.entry.name).has(i.entry.name)));
         if (ready.length === 0) throw new Error(`delete order has a cycle among ${[...pending.keys()].join(", ")}`);
         for (const i of ready) pending.delete(`${i.op}:${i.entry.name}`);
-        await Promise.all(ready.map((i) => (i.entry.type === "command:remote:Command" ? del(i.entry, i.op) : Promise.resolve())));
+        await Promise.all(ready.map((i) => del(i.entry, i.op)));
     }
 }
 
@@ -568,9 +682,16 @@ async function runDeletes(
  * `pulumi destroy`: every resource of the state deleted, in reverse
  * dependency order, with the delete command stored in the state.
  */
-export async function destroy(state: EngineState, execute: RunOptions["execute"]): Promise<{ name: string; op: Operation }[]> {
+export async function destroy(state: EngineState, execute: RunOptions["execute"], deleteResource?: RunOptions["deleteResource"]): Promise<{ name: string; op: Operation }[]> {
     const done: { name: string; op: Operation }[] = [];
     await runDeletes([...state.values()].map((entry) => ({ entry, op: "delete" as const })), state, async (e) => {
+        if (e.type !== "command:remote:Command") {
+            if (deleteResource) {
+                done.push({ name: e.name, op: "delete" });
+                await deleteResource(e);
+            }
+            return;
+        }
         done.push({ name: e.name, op: "delete" });
         const i = e.inputs as { delete?: string; stdin?: string; connection: CommandCall["connection"] };
         if (i.delete !== undefined && execute) {

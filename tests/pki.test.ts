@@ -83,3 +83,31 @@ describe("PKI resources", () => {
         expect(admin.allowedUses).toContain("client_auth");
     });
 });
+
+describe("harness realPki (what the cluster tier runs on)", () => {
+    test("every key distinct; CAs self-signed with CA:TRUE and keyCertSign; the admin certificate verifies against the cluster CA as a client in kubeadm:cluster-admins", async () => {
+        const run = await runProgram(rawConfig({ ssh: { privateKey: SECRET_MARKERS.sshKey } }, 0), { realPki: true });
+        const out = (name: string, key: string) => reveal<Record<string, string>>(run.state.get(name)!.outputs)[key];
+        const keys = ["ca", "front-proxy-ca", "etcd-ca", "admin"].map((k) => out(`kubeadm-cluster-pki-${k}-key`, "privateKeyPem"));
+        keys.push(out("kubeadm-cluster-pki-sa-key", "privateKeyPem"));
+        expect(new Set(keys).size).toBe(5);
+        expect(keys[4]).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+        const dir = tmp();
+        const w = (f: string, v: string) => fs.writeFileSync(path.join(dir, f), v);
+        const x509 = (f: string, ...a: string[]) => execFileSync("openssl", ["x509", "-in", f, "-noout", ...a], { cwd: dir, encoding: "utf8" });
+        for (const ca of ["ca", "front-proxy-ca", "etcd-ca"]) {
+            w(`${ca}.crt`, out(`kubeadm-cluster-pki-${ca}-cert`, "certPem"));
+            const text = x509(`${ca}.crt`, "-text");
+            expect(text).toMatch(/CA:TRUE/);
+            expect(text).toMatch(/Certificate Sign/);
+            expect(x509(`${ca}.crt`, "-subject")).toMatch(/OU ?= ?kubeadm-cluster, CN ?= ?(kubernetes|front-proxy-ca|etcd-ca)/);
+        }
+        w("admin.crt", out("kubeadm-cluster-pki-admin-cert", "certPem"));
+        expect(execFileSync("openssl", ["verify", "-CAfile", "ca.crt", "-purpose", "sslclient", "admin.crt"], { cwd: dir, encoding: "utf8" })).toMatch(/admin.crt: OK/);
+        expect(() => execFileSync("openssl", ["verify", "-CAfile", "etcd-ca.crt", "admin.crt"], { cwd: dir, stdio: "pipe" })).toThrow();
+        expect(x509("admin.crt", "-subject")).toMatch(/O ?= ?kubeadm:cluster-admins, CN ?= ?kubernetes-admin/);
+        // the kubeconfig the program exports carries exactly these
+        const kc = YAML.parse(await run.value(run.cluster.kubeconfig));
+        expect(Buffer.from(kc.users[0].user["client-certificate-data"], "base64").toString()).toBe(out("kubeadm-cluster-pki-admin-cert", "certPem"));
+    });
+});

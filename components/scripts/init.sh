@@ -42,6 +42,7 @@ main() {
     log "waiting (at most 300s) for the API server at $API_ENDPOINT to be ready"
     api_answers 300 "https://$API_ENDPOINT" ||
         die "kubeadm init succeeded but https://$API_ENDPOINT/readyz did not answer within 300s; check 'ctr -n k8s.io tasks ls' and 'journalctl -u kubelet' on $NODE_NAME, and that $API_ENDPOINT reaches it"
+    delete_unclaimed_tokens
     say "initialised: $NODE_NAME is the first control plane, API ready at https://$API_ENDPOINT"
 }
 

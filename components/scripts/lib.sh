@@ -353,6 +353,26 @@ delete_node_tokens() {
     done
 }
 
+# delete_unclaimed_tokens: delete every bootstrap token no node step made
+# (those without the program's node label): kubeadm init always creates one,
+# valid for 24 hours, that nothing uses. A failure is a warning.
+delete_unclaimed_tokens() {
+    local list name names=()
+    if ! list=$(kubectl_admin -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
+        -l "!$KP_TOKEN_NODE_LABEL" -o name 2>/dev/null); then
+        warn "could not list bootstrap tokens; kubeadm init's own token expires by itself within 24 hours"
+        return 0
+    fi
+    mapfile -t names < <(printf '%s\n' "$list" | grep -E '^secret/bootstrap-token-[a-z0-9]{6}$' || true)
+    for name in "${names[@]}"; do
+        if kubectl_admin -n kube-system delete "$name" --ignore-not-found >/dev/null; then
+            say "deleted bootstrap token ${name#secret/bootstrap-token-} (not made by this program)"
+        else
+            warn "could not delete $name; it expires by itself"
+        fi
+    done
+}
+
 # api_answers [SECONDS [URL]]: succeed when the API server answers /readyz
 # within SECONDS (default 60), at URL (default: the server in admin.conf).
 api_answers() {

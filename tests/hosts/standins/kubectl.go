@@ -156,7 +156,7 @@ func apiUp() bool {
 }
 
 func kubectlGet(o kubectlOpts, args []string) int {
-	var raw, output, selector string
+	var raw, output, selector, fieldSelector string
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -176,6 +176,11 @@ func kubectlGet(o kubectlOpts, args []string) int {
 			i++
 		case strings.HasPrefix(a, "-l=") || strings.HasPrefix(a, "--selector="):
 			_, selector, _ = strings.Cut(a, "=")
+		case a == "--field-selector" && i+1 < len(args):
+			fieldSelector = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--field-selector="):
+			_, fieldSelector, _ = strings.Cut(a, "=")
 		case strings.HasPrefix(a, "-"):
 			errf("kubectl get (stand-in): unsupported flag %s", a)
 			return 1
@@ -193,7 +198,7 @@ func kubectlGet(o kubectlOpts, args []string) int {
 		return 1
 	}
 	if len(pos) == 1 && (pos[0] == "secret" || pos[0] == "secrets") && selector != "" && output == "name" {
-		return listSecrets(o.namespace, selector)
+		return listSecrets(o.namespace, selector, fieldSelector)
 	}
 	if len(pos) == 2 && (pos[0] == "node" || pos[0] == "nodes" || pos[0] == "no") {
 		if !nodeNameRe.MatchString(pos[1]) {
@@ -214,16 +219,31 @@ func kubectlGet(o kubectlOpts, args []string) int {
 	return 1
 }
 
-// listSecrets prints secret/<name> for every stored secret of the namespace whose labels match `k=v[,k=v]`.
-func listSecrets(namespace, selector string) int {
-	want := map[string]string{}
+// listSecrets prints secret/<name> for every stored secret of the namespace
+// whose labels match `k=v` and `!k` terms and, if given, whose type matches
+// the field selector `type=T` (the only field the stand-in knows).
+func listSecrets(namespace, selector, fieldSelector string) int {
+	want, absent := map[string]string{}, map[string]bool{}
 	for _, term := range strings.Split(selector, ",") {
+		if k, ok := strings.CutPrefix(term, "!"); ok && labelKeyRe.MatchString(k) {
+			absent[k] = true
+			continue
+		}
 		k, v, ok := strings.Cut(term, "=")
 		if !ok || !labelKeyRe.MatchString(k) {
-			errf("error: the stand-in understands only k=v selectors, got %q", selector)
+			errf("error: the stand-in understands only k=v and !k selectors, got %q", selector)
 			return 1
 		}
 		want[k] = v
+	}
+	wantType := ""
+	if fieldSelector != "" {
+		t, ok := strings.CutPrefix(fieldSelector, "type=")
+		if !ok || strings.Contains(t, ",") {
+			errf("error: the stand-in understands only the field selector type=T, got %q", fieldSelector)
+			return 1
+		}
+		wantType = t
 	}
 	dir := P(apiDir + "/secrets/" + namespace)
 	entries, err := os.ReadDir(dir)
@@ -238,13 +258,19 @@ func listSecrets(namespace, selector string) int {
 		}
 		var rec struct {
 			Labels map[string]string `json:"labels"`
+			Type   string            `json:"type"`
 		}
 		if json.Unmarshal(b, &rec) != nil {
 			continue
 		}
-		match := true
+		match := wantType == "" || rec.Type == wantType
 		for k, v := range want {
 			if rec.Labels[k] != v {
+				match = false
+			}
+		}
+		for k := range absent {
+			if _, has := rec.Labels[k]; has {
 				match = false
 			}
 		}
