@@ -106,7 +106,7 @@ export interface PreflightSpec {
 
 /**
  * One package repository that serves every package the program installs
- * (containerd.io, kubelet, kubeadm, kubectl, cri-tools) instead of Docker's
+ * (containerd.io, kubelet, kubeadm, kubectl, kubernetes-cni) instead of Docker's
  * and pkgs.k8s.io: for air-gapped sites and mirrors.
  */
 export interface LocalRepositorySpec {

@@ -59,6 +59,9 @@ describe("1 control plane + 2 workers", () => {
         expect(release.type).toBe("kubernetes:helm.sh/v3:Release");
         expect(release.dependsOn).toEqual(["cp-1-node", "kubeadm-cluster-cni-namespace", "worker-1-node", "worker-2-node"]);
         expect(run.byName("kubeadm-cluster-cni-namespace").dependsOn).toEqual(["cp-1-node", "worker-1-node", "worker-2-node"]);
+        // the pod network goes with the cluster (destroy resets every node): never uninstalled through the API first
+        expect(release.retainOnDelete).toBe(true);
+        expect(run.byName("kubeadm-cluster-cni-namespace").retainOnDelete).toBe(true);
     });
 
     test("token and node steps run on the first control plane, join on the worker itself", () => {

@@ -16,7 +16,8 @@
  *   - a replaced resource (`--replace`) is created anew, and the OLD
  *     resource's `delete` runs at the end (create-before-delete);
  *   - resources no longer in the program are deleted at the end, in reverse
- *     dependency order, with the `delete` command stored in the state;
+ *     dependency order, with the `delete` command stored in the state
+ *     (a `retainOnDelete` resource is only dropped from the state);
  *   - the first failed operation stops new operations (no deletes either);
  *   - in a preview nothing runs: a created resource's computed outputs are
  *     unknown, an updated remote command keeps its previous stdout.
@@ -47,6 +48,8 @@ export interface Recorded {
     secretOutputs?: string[];
     /** `ignoreChanges` resource option. */
     ignoreChanges?: string[];
+    /** `retainOnDelete` resource option: the engine drops it from the state without calling its provider's delete. */
+    retainOnDelete?: boolean;
 }
 
 /** Recognisable secret values fed to the program, so a test can look for leaks. */
@@ -177,6 +180,7 @@ export interface StateEntry {
     inputs: Record<string, unknown>;
     outputs: Record<string, unknown>;
     dependsOn: string[];
+    retainOnDelete?: boolean;
 }
 
 /** The engine's state between runs: resources by name. */
@@ -556,6 +560,7 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
         rec.parent = nameOf(o.parent);
         rec.secretOutputs = (o as pulumi.CustomResourceOptions).additionalSecretOutputs;
         rec.ignoreChanges = o.ignoreChanges;
+        rec.retainOnDelete = o.retainOnDelete;
     }
     const resources = [...seen.values()];
 
@@ -573,7 +578,7 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
         }
         let inputs = reveal<Record<string, unknown>>(r.inputs);
         if (prev) for (const p of r.ignoreChanges ?? []) if (p in prev.inputs) inputs = { ...inputs, [p]: prev.inputs[p] };
-        state.set(r.name, { type: r.type, name: r.name, inputs, outputs: outputsByName.get(r.name) ?? {}, dependsOn: r.dependsOn });
+        state.set(r.name, { type: r.type, name: r.name, inputs, outputs: outputsByName.get(r.name) ?? {}, dependsOn: r.dependsOn, ...(r.retainOnDelete ? { retainOnDelete: true } : {}) });
     }
     const gone = [...prevState.values()].filter((e) => !seen.has(e.name));
     if (!preview && errors.length === 0 && !failed) {
@@ -674,7 +679,7 @@ async function runDeletes(
         const ready = waiting.filter((i) => !waiting.some((o) => o !== i && deps(o.entry.name).has(i.entry.name)));
         if (ready.length === 0) throw new Error(`delete order has a cycle among ${[...pending.keys()].join(", ")}`);
         for (const i of ready) pending.delete(`${i.op}:${i.entry.name}`);
-        await Promise.all(ready.map((i) => del(i.entry, i.op)));
+        await Promise.all(ready.map((i) => (i.entry.retainOnDelete ? Promise.resolve() : del(i.entry, i.op))));
     }
 }
 

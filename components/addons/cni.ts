@@ -82,7 +82,13 @@ export class Cni extends pulumi.ComponentResource {
     constructor(name: string, args: CniArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm:index:Cni", name, {}, opts);
         const pin: ChartPin = CNI_CHARTS[args.network.cni];
-        const child = { parent: this, provider: args.provider };
+        // Retained on delete: the pod network goes away only with the cluster
+        // (a change of network.cni is refused), and then every node's reset
+        // removes its interfaces, rules and files, and the API objects go with
+        // etcd. Uninstalling through the API first only makes `pulumi destroy`
+        // wait (80 s for flannel's namespace on the cluster tier) and hang when
+        // the API server is already gone.
+        const child = { parent: this, provider: args.provider, retainOnDelete: true };
 
         const dependsOn: pulumi.Resource[] = [...(args.after ?? [])];
         if (pin.namespace !== "kube-system") {

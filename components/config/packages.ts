@@ -49,7 +49,7 @@ export function parsePackages(raw: unknown, problems: Problems): PackagesSpec {
         }
     }
     if (isAbsent(apt) && isAbsent(rpm)) {
-        problems.add(path, `needs apt and/or rpm: the repository that serves containerd.io, kubelet, kubeadm, kubectl and cri-tools for your hosts' package manager`);
+        problems.add(path, `needs apt and/or rpm: the repository that serves containerd.io, kubelet, kubeadm, kubectl and kubernetes-cni for your hosts' package manager`);
     }
     if (local.apt || local.rpm) result.localRepository = local;
     return result;

@@ -449,6 +449,21 @@ kp_clean_nftables() {
     done < <(timeout 30 nft list tables 2>/dev/null || true)
 }
 
+# kp_clean_cni_binaries: remove the plugin binaries a CNI's init container
+# copied into /opt/cni/bin (flannel, calico, cilium), unless a package owns them.
+kp_clean_cni_binaries() {
+    local f
+    for f in /opt/cni/bin/flannel /opt/cni/bin/calico /opt/cni/bin/calico-ipam /opt/cni/bin/cilium-cni; do
+        [[ -e $f ]] || continue
+        if { command -v dpkg >/dev/null 2>&1 && dpkg -S "$f" >/dev/null 2>&1; } ||
+            { command -v rpm >/dev/null 2>&1 && rpm -qf "$f" >/dev/null 2>&1; }; then
+            continue
+        fi
+        rm -f -- "$f"
+        say "removed $f (copied there by the CNI)"
+    done
+}
+
 # cleanup_node_state: remove what kubeadm reset leaves behind (state
 # directories, CNI interfaces, iptables/nftables rules) so that init/join can
 # run again from scratch. Leaves packages and containerd's config installed.
@@ -483,6 +498,7 @@ cleanup_node_state() {
             esac
         done < <(net_links)
     fi
+    kp_clean_cni_binaries
     kp_clean_iptables
     kp_clean_nftables
     if [[ $had_ipvs == true ]] && command -v ipvsadm >/dev/null 2>&1; then

@@ -25,6 +25,7 @@ import * as path from "path";
 import { RawConfig } from "../../components/config";
 import { CommandCall, EngineState, Run, SECRET_MARKERS, destroy, providerError, rawConfig, runProgram, testPki } from "../harness";
 import { tier } from "../tier";
+import { residueOf as hostResidue } from "./residue";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
 
 const sandbox = tier("sandbox", "tests/hosts/lifecycle.test.ts", sandboxAvailable());
@@ -441,17 +442,7 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
     });
 
     /** What a node leaves on a host (the stand-in kubelet makes it like a real one). */
-    async function residueOf(h: SandboxHost): Promise<string[]> {
-        const check = [
-            "for p in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni/net.d /var/lib/cni; do [ -e $p ] && echo path $p; done",
-            "for i in cni0 flannel.1 kube-ipvs0; do ip link show $i >/dev/null 2>&1 && echo link $i; done",
-            "iptables-save 2>/dev/null | grep -E '^(:|-A )(KUBE-|CNI-|FLANNEL)' | sed 's/^/iptables /'",
-            "nft list tables 2>/dev/null | grep -E 'kube-proxy|cilium' | sed 's/^/nft /'",
-            "grep ' /var/lib/kubelet' /proc/mounts | sed 's/^/mount /'",
-            "true",
-        ].join("; ");
-        return (await sh(h, check)).trim().split("\n").filter((l) => l);
-    }
+    const residueOf = (h: SandboxHost) => hostResidue(sb, h);
 
     test("destroy: drain -> reset -> forget each worker, the first control plane last, no residue on any host", async () => {
         expect(await residueOf(w1)).toEqual(expect.arrayContaining(["path /etc/kubernetes", "link cni0"]));
