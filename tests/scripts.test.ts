@@ -624,6 +624,21 @@ exit 0
 });
 
 describe("lib.sh helpers", () => {
+    it("cleanup_node_state empties /etc/cni/net.d but never removes the directory (containerd 2.x exits when the CNI directory it watches goes)", () => {
+        // Found on the cluster tier: `rm -rf /etc/cni/net.d` made the real containerd 2.2.6
+        // exit ("cni network conf monitor error: cni conf dir is removed, stop watching").
+        // Behaviour is checked on the host tier (the stand-in containerd exits the same way);
+        // this keeps the removal list honest.
+        const lib = fs.readFileSync(path.join(SCRIPTS_DIR, "lib.sh"), "utf8");
+        const body = lib.slice(lib.indexOf("\ncleanup_node_state() {"), lib.indexOf("\n}\n", lib.indexOf("\ncleanup_node_state() {")));
+        const removed = /for m in ([^;]+); do\n\s+if \[\[ -e \$m \|\| -L \$m \]\]; then\n\s+rm -rf -- "\$m"/.exec(body);
+        expect(removed).not.toBeNull();
+        expect(removed![1].split(/\s+/)).not.toContain("/etc/cni/net.d");
+        expect(removed![1].split(/\s+/)).toEqual(expect.arrayContaining(["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/cni"]));
+        expect(body).toContain("find /etc/cni/net.d -mindepth 1 -delete");
+        expect(body.replace(/#.*$/gm, "")).not.toMatch(/rm [^\n]*\/etc\/cni\/net\.d/);
+    });
+
     it("write_file_if_changed writes only on a content or mode change", () => {
         const f = path.join(tmpRoot, "wfic", "conf");
         const r = withLib(`

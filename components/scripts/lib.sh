@@ -478,12 +478,18 @@ cleanup_node_state() {
         timeout 30 umount -- "$m" 2>/dev/null || timeout 30 umount -l -- "$m" || warn "could not unmount $m"
         say "unmounted $m"
     done < <(awk '$2 ~ "^/var/lib/kubelet(/|$)" { print $2 }' /proc/self/mounts | sort -r)
-    for m in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni/net.d /var/lib/cni /run/flannel /root/.kube/config; do
+    for m in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/cni /run/flannel /root/.kube/config; do
         if [[ -e $m || -L $m ]]; then
             rm -rf -- "$m"
             say "removed $m"
         fi
     done
+    # Emptied, never removed: containerd 2.x watches this directory and exits
+    # ("cni conf dir is removed, stop watching") when the directory goes away.
+    if [[ -d /etc/cni/net.d && -n $(ls -A /etc/cni/net.d 2>/dev/null) ]]; then
+        find /etc/cni/net.d -mindepth 1 -delete
+        say "emptied /etc/cni/net.d"
+    fi
     if command -v ip >/dev/null 2>&1; then
         while read -r ifname _; do
             case $ifname in
@@ -508,9 +514,15 @@ cleanup_node_state() {
             warn "ipvsadm --clear failed"
         fi
     fi
-    if command -v systemctl >/dev/null 2>&1 && timeout 30 systemctl is-active --quiet containerd 2>/dev/null; then
-        timeout 120 systemctl restart containerd || warn "could not restart containerd"
-        say "restarted containerd"
+    # Restarted so that it forgets the old CNI setup (also brought back if an
+    # earlier cleanup left it down).
+    if command -v systemctl >/dev/null 2>&1 &&
+        { timeout 30 systemctl is-active --quiet containerd 2>/dev/null || timeout 30 systemctl is-enabled --quiet containerd 2>/dev/null; }; then
+        if timeout 120 systemctl restart containerd; then
+            say "restarted containerd"
+        else
+            warn "could not restart containerd (see journalctl -u containerd)"
+        fi
     fi
 }
 

@@ -201,10 +201,20 @@ if ! fresh pause "$stamp" || [[ ! -x $BIN/pause/pause ]]; then
 else
     SUMMARY+=("pause              cached")
 fi
-rm -rf "$CACHE/charts/kube-flannel"
-mkdir -p "$CACHE/charts"
-cp -R "$FLANNEL_DIR/chart/kube-flannel" "$CACHE/charts/kube-flannel"
-chmod -R u+w "$CACHE/charts"
+# The chart is read by every run (and by a real `pulumi preview` pointed at it):
+# copied only when its flannel version changes, and swapped in with one rename,
+# so a concurrent reader never finds it missing or half-copied.
+chart_stamp="flannel v$FLANNEL_VERSION"
+if [[ $(cat "$STAMPS/chart.stamp" 2>/dev/null) != "$chart_stamp" || ! -f $CACHE/charts/kube-flannel/Chart.yaml ]]; then
+    mkdir -p "$CACHE/charts"
+    rm -rf "$CACHE/charts/.kube-flannel.new" "$CACHE/charts/.kube-flannel.old"
+    cp -R "$FLANNEL_DIR/chart/kube-flannel" "$CACHE/charts/.kube-flannel.new"
+    chmod -R u+w "$CACHE/charts/.kube-flannel.new"
+    [[ ! -e $CACHE/charts/kube-flannel ]] || mv "$CACHE/charts/kube-flannel" "$CACHE/charts/.kube-flannel.old"
+    mv "$CACHE/charts/.kube-flannel.new" "$CACHE/charts/kube-flannel"
+    rm -rf "$CACHE/charts/.kube-flannel.old"
+    printf '%s\n' "$chart_stamp" >"$STAMPS/chart.stamp"
+fi
 
 # --- 3. .deb packages and the flat apt repository -----------------------------------
 # Modelled on pkgs.k8s.io (kubernetes/release cmd/krel/templates/latest: kubelet
@@ -277,7 +287,6 @@ EOF
     deb kubernetes-cni "$CNI_PLUGINS_VERSION-$DEB_REVISION" net "Binaries required to provision kubernetes container networking" ""
     install -d "$root/opt/cni/bin" "$root/etc/cni/net.d"
     install -m 0755 "$BIN"/cni-plugins/* "$root/opt/cni/bin/"
-    touch "$root/etc/cni/net.d/.kubernetes-cni-keep"
     built_from "$CNI@v$CNI_PLUGINS_VERSION (plugins/{main,ipam,meta}/*)"
     build_deb
 

@@ -445,7 +445,7 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
     const residueOf = (h: SandboxHost) => hostResidue(sb, h);
 
     test("destroy: drain -> reset -> forget each worker, the first control plane last, no residue on any host", async () => {
-        expect(await residueOf(w1)).toEqual(expect.arrayContaining(["path /etc/kubernetes", "link cni0"]));
+        expect(await residueOf(w1)).toEqual(expect.arrayContaining(["path /etc/kubernetes", "link cni0", "cni-binary /opt/cni/bin/flannel"]));
         const mark = executions.length;
         const done = await destroy(state, execute);
         const ran = since(mark);
@@ -462,6 +462,9 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
         for (const h of [cp, w1, w2]) {
             expect({ host: h.name, residue: await residueOf(h) }).toEqual({ host: h.name, residue: [] });
             expect((await sb.ssh(h, "root", "dpkg-query -W -f='${Status}' kubeadm")).stdout).toBe("hold ok installed");
+            // the runtime runs on and never crashed (the stand-in, like containerd 2.x, exits if /etc/cni/net.d is removed)
+            expect({ host: h.name, containerd: (await sh(h, "echo $(systemctl show -p ActiveState --value containerd) $(systemctl show -p NRestarts --value containerd)")).trim() })
+                .toEqual({ host: h.name, containerd: "active 0" });
         }
         // a second destroy finds nothing to undo and still succeeds
         const again = executions.length;

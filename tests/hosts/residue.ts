@@ -9,7 +9,9 @@
 import { Sandbox, SandboxHost } from "./sandbox";
 
 export const RESIDUE_CHECK = [
-    "for p in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni/net.d /var/lib/cni /run/flannel; do [ -e $p ] && echo path $p; done",
+    "for p in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/cni /run/flannel; do [ -e $p ] && echo path $p; done",
+    // containerd's CRI plugin makes an empty /etc/cni/net.d whenever it starts (it watches it): only a CNI config in it is residue
+    "[ -n \"$(ls -A /etc/cni/net.d 2>/dev/null)\" ] && echo path /etc/cni/net.d: $(ls -A /etc/cni/net.d)",
     "for i in cni0 flannel.1 kube-ipvs0; do ip link show $i >/dev/null 2>&1 && echo link $i; done",
     "iptables-save 2>/dev/null | grep -E '^(:|-A )(KUBE-|CNI-|FLANNEL)' | sed 's/^/iptables /'",
     "nft list tables 2>/dev/null | grep -E 'kube-proxy|cilium' | sed 's/^/nft /'",

@@ -78,6 +78,25 @@ func containerdMain(args []string) int {
 	record()
 	fmt.Fprintf(os.Stderr, "containerd: serving on %s\n", sock)
 
+	// Like the real CRI plugin (containerd 2.x internal/cri/server/cni_conf_syncer.go):
+	// the CNI conf dir is created at start and watched; when the directory itself
+	// is removed, the CRI service stops and containerd exits with status 1.
+	confDir := P("/etc/cni/net.d")
+	if err := os.MkdirAll(confDir, 0o700); err != nil {
+		errf("containerd: failed to create cni conf dir=%s for watch: %v", confDir, err)
+		return 1
+	}
+	dirGone := make(chan struct{})
+	go func() {
+		for {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := os.Stat(confDir); os.IsNotExist(err) {
+				close(dirGone)
+				return
+			}
+		}
+	}()
+
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -93,11 +112,19 @@ func containerdMain(args []string) int {
 			}(c)
 		}
 	}()
-	s := <-sigs
-	fmt.Fprintf(os.Stderr, "containerd: %v received, removing %s\n", s, sock)
-	_ = ln.Close()
-	_ = os.Remove(sock)
-	return 0
+	select {
+	case s := <-sigs:
+		fmt.Fprintf(os.Stderr, "containerd: %v received, removing %s\n", s, sock)
+		_ = ln.Close()
+		_ = os.Remove(sock)
+		return 0
+	case <-dirGone:
+		fmt.Fprintln(os.Stderr, `level=fatal msg="Failed to run CRI service" error="cni network conf monitor error: cni conf dir is removed, stop watching"`)
+		notes("exited: /etc/cni/net.d was removed while containerd watched it (the real containerd 2.x does the same)")
+		_ = ln.Close()
+		_ = os.Remove(sock)
+		return 1
+	}
 }
 
 // checkContainerdConfig enforces what kubeadm clusters need from the config

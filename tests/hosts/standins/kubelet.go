@@ -103,12 +103,17 @@ func simulateNodeState() {
 		fmt.Fprintf(os.Stderr, "W0000 kubelet (stand-in): %s\n", msg)
 		notes("warning: %s", msg)
 	}
-	notes("SIMULATING the host state of a running node (CNI config, cni0/flannel.1, KUBE-STANDIN-* iptables chains, nftables table ip kube-proxy)")
+	notes("SIMULATING the host state of a running node (CNI config, /opt/cni/bin/flannel, cni0/flannel.1, KUBE-STANDIN-* iptables chains, nftables table ip kube-proxy)")
 	if err := writeFile("/etc/cni/net.d/10-standin.conflist", 0o644, []byte(`{"cniVersion":"1.0.0","name":"standin","plugins":[{"type":"bridge","bridge":"cni0"}],"_comment":"STAND-IN written by the kubelet stand-in (kubeadm-pulumi tests)"}`+"\n")); err != nil {
 		warn("cannot write the CNI config: %v", err)
 	}
 	if err := writeFile("/var/lib/cni/standin", 0o644, []byte("STAND-IN CNI state (kubeadm-pulumi tests)\n")); err != nil {
 		warn("cannot write /var/lib/cni/standin: %v", err)
+	}
+	// What flannel's init container does on a real node (cp -f /flannel /opt/cni/bin/flannel):
+	// a plugin binary that no package owns, which teardown must remove.
+	if err := writeFile("/opt/cni/bin/flannel", 0o755, []byte("#!/bin/sh\necho 'STAND-IN flannel CNI plugin (kubeadm-pulumi tests)' >&2\nexit 1\n")); err != nil {
+		warn("cannot write /opt/cni/bin/flannel: %v", err)
 	}
 	if testRoot() {
 		notes("KP_STANDIN_ROOT is set: not touching interfaces, iptables or nftables")
