@@ -11,7 +11,7 @@ const project = pulumi.getProject();
 // The raw strings Pulumi stores (JSON for objects), decoded by the config
 // parser: a malformed value becomes a problem with its path, and a value
 // stored as a secret is never quoted (the SDK's getObject would echo it).
-const keys: (keyof RawConfig)[] = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts"];
+const keys: (keyof RawConfig)[] = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts", "addons"];
 const raw: RawConfig = Object.fromEntries(keys.map((k) => [k, pulumi.runtime.getConfig(`${project}:${k}`)]));
 // (exported by @pulumi/pulumi 3.248's runtime/config.js, left out of its typings)
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
@@ -23,8 +23,13 @@ if (renderFailures.length > 0) throw new ConfigError(renderFailures);
 for (const w of configWarnings(spec)) pulumi.log.warn(w);
 // Validated above; from here on the key only travels as a secret.
 const sshPrivateKey = pulumi.secret((JSON.parse(raw.ssh as string) as { privateKey: string }).privateKey);
+// The dashboard certificate's key, when the user supplies one (validated above; a secret, checked above).
+const dashboardKey = spec.addons.dashboard.tlsCertificate
+    ? (JSON.parse(raw.addons as string) as { dashboard: { tls: { key: string } } }).dashboard.tls.key
+    : undefined;
+const secrets = { sshPrivateKey, ...(dashboardKey !== undefined ? { dashboardTlsKey: pulumi.secret(dashboardKey) } : {}) };
 
-const cluster = new Cluster(project, { spec, secrets: { sshPrivateKey } });
+const cluster = new Cluster(project, { spec, secrets });
 
 /** Admin kubeconfig (secret): `pulumi stack output kubeconfig --show-secrets > kubeconfig`. */
 export const kubeconfig = cluster.kubeconfig;
@@ -34,3 +39,11 @@ export const apiEndpoint = cluster.apiEndpoint;
 export const nodes = cluster.nodes;
 /** Kubernetes version the cluster runs. */
 export const kubernetesVersion = spec.kubernetesVersion;
+/** Where the ingress controller answers: each ingress node's address with the http and https URLs. */
+export const ingressEndpoints = cluster.addons.ingressEndpoints;
+/** The dashboard (Headlamp): open it, log in with `dashboardToken`. */
+export const dashboardUrl = cluster.addons.dashboardUrl;
+/** The dashboard login token (secret): `pulumi stack output dashboardToken --show-secrets`. */
+export const dashboardToken = cluster.addons.dashboardToken;
+/** The CA that signed the dashboard's certificate (PEM): add it to your browser's or system's trust store. */
+export const ingressCaCertificate = cluster.addons.ingressCaCertificate;

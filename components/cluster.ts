@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { Cni } from "./addons/cni";
+import { Addons } from "./addons";
 import { ControlPlane } from "./controlPlane";
 import { Host, targetOf } from "./host";
 import { InitNode } from "./join";
@@ -48,6 +49,9 @@ export interface NodeSummary {
  *   6. join the workers, in parallel, as soon as init is done
  *   7. Kubernetes provider from the generated admin credentials
  *   8. pod network (CNI), once every node has joined
+ *   9. add-ons (ingress controller and Gateway API CRDs, metrics-server,
+ *      dashboard behind the ingress), once the pod network is installed
+ *  10. the smoke test, after all of them
  *
  * Order comes from resource dependencies, so teardown runs it backwards:
  * add-ons, then drain -> reset -> forget each joined node, the first control
@@ -58,6 +62,7 @@ export class Cluster extends pulumi.ComponentResource {
     public readonly apiEndpoint: string;
     public readonly nodes: NodeSummary[];
     public readonly provider: k8s.Provider;
+    public readonly addons: Addons;
     /** Resolves once the config changes are accepted and every host answered (rejects with the reason otherwise). */
     public readonly ready: pulumi.Output<unknown>;
 
@@ -107,6 +112,7 @@ export class Cluster extends pulumi.ComponentResource {
         for (const h of spec.hosts.filter((x) => !isControlPlane(x))) {
             const worker = new Worker(h.name, {
                 spec, host: h, connection: connect(h), prepare: prepared(h), initNode, caCertPem: pki.caCertPem, caCertHash: pki.discoveryHash,
+                kubeletServing: pki.kubeletServingCert(`${h.name}-kubelet-serving`, h),
             }, child);
             joined.push(worker.steps.node);
         }
@@ -126,11 +132,24 @@ export class Cluster extends pulumi.ComponentResource {
         // 8. pod network: after every node joined, so that its failure
         // cannot stop a join half-way (and strand a join token)
         const cni = spec.network.cni;
+        let network: pulumi.Resource[] = joined;
         if (cni !== "none") {
-            new Cni(`${name}-cni`, {
+            const c = new Cni(`${name}-cni`, {
                 network: { ...spec.network, cni }, charts: spec.charts, provider: this.provider, skipAwait: args.skipAddonAwait, after: joined,
+                imageRegistry: spec.addons.imageRegistry,
             }, child);
+            network = [c.release];
         }
+
+        // 9. add-ons once the pod network runs; 10. the smoke test after them
+        this.addons = new Addons(`${name}-addons`, {
+            spec,
+            provider: this.provider,
+            firstNode: { name: first.name, connection: firstConnection, target: targetOf(first), init: firstCp.init! },
+            after: network,
+            dashboardTlsKey: secrets.dashboardTlsKey,
+            skipAwait: args.skipAddonAwait,
+        }, child);
 
         this.nodes = spec.hosts.map((h) => ({
             name: h.name,

@@ -59,13 +59,14 @@ export class ControlPlane extends pulumi.ComponentResource {
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm:index:ControlPlane", name, {}, opts);
         const { spec, host } = args;
+        const kubeletServing = args.pki.kubeletServingCert(`${name}-kubelet-serving`, host);
 
         if (!args.initNode) {
             this.init = step(`${name}-init`, {
                 connection: args.connection,
                 target: targetOf(host),
                 ...initCall(spec, host),
-                stdin: args.pki.sharedFiles.apply((files) => encodeBundle(files)),
+                stdin: pulumi.all([args.pki.sharedFiles, kubeletServing]).apply(([files, serving]) => encodeBundle({ ...files, ...serving })),
                 secretStdin: true,
             }, { parent: this, dependsOn: [args.prepare] });
             // Its labels and taints, like every other node's (no drain on
@@ -87,6 +88,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 caCertHash: args.pki.discoveryHash,
                 controlPlanePki: args.pki.sharedFiles.apply((f): Record<string, string> => ({ ...f })),
                 after: args.after,
+                kubeletServing,
             }, this);
             this.ready = this.joinSteps.node;
         }

@@ -51,6 +51,8 @@ export interface JoinArgs {
     controlPlanePki?: pulumi.Output<Record<string, string>>;
     /** Extra steps this join must wait for (serial control-plane joins). */
     after?: pulumi.Resource[];
+    /** The node's kubelet serving certificate and key as bundle files (secret; Pki.kubeletServingCert). */
+    kubeletServing: pulumi.Output<Record<string, string>>;
 }
 
 export interface JoinSteps {
@@ -137,8 +139,8 @@ export function joinNode(name: string, a: JoinArgs, parent: pulumi.Resource): Jo
         secretStdin: true,
     }, { ...child, dependsOn: [...new Set([initNode.init, a.prepare, ...(a.after ?? [])])] });
 
-    const bundle = pulumi.all([token, a.caCertHash, a.caCertPem, a.controlPlanePki ?? pulumi.output({} as Record<string, string>)])
-        .apply(([t, hash, ca, pki]) => encodeBundle({ ...pki, token: t, "ca-cert-hash": hash, "pki/ca.crt": ca }));
+    const bundle = pulumi.all([token, a.caCertHash, a.caCertPem, a.controlPlanePki ?? pulumi.output({} as Record<string, string>), a.kubeletServing])
+        .apply(([t, hash, ca, pki, serving]) => encodeBundle({ ...pki, ...serving, token: t, "ca-cert-hash": hash, "pki/ca.crt": ca }));
     const joinStep = step(`${name}-join`, {
         connection: a.connection,
         target: targetOf(a.host),

@@ -154,6 +154,53 @@ export interface ContainerdSpec {
     restrictOomScoreAdj: boolean;
 }
 
+/** How the ingress controller is reached from outside the cluster. */
+export type IngressExposure = "hostNetwork" | "nodePort";
+export const INGRESS_EXPOSURES: readonly IngressExposure[] = ["hostNetwork", "nodePort"];
+/** Ingress controllers the program knows how to install. */
+export type IngressController = "traefik";
+export const INGRESS_CONTROLLERS: readonly IngressController[] = ["traefik"];
+/** What the dashboard's login token may do. */
+export type DashboardAccess = "view" | "cluster-admin";
+export const DASHBOARD_ACCESS: readonly DashboardAccess[] = ["view", "cluster-admin"];
+
+export interface IngressSpec {
+    enabled: boolean;
+    controller: IngressController;
+    exposure: IngressExposure;
+    /** Node names the controller runs on (one pod each). */
+    nodes: string[];
+    /** Ports clients use: 80/443 on the nodes (hostNetwork) or the NodePorts. */
+    httpPort: number;
+    httpsPort: number;
+    /** Gateway API: install its standard CRDs and serve Gateway/HTTPRoute too. */
+    gatewayApi: boolean;
+    /** Where the Gateway API CRD manifest comes from: the pinned release URL, a mirror URL, or a local file. */
+    gatewayApiCrds: string;
+}
+
+export interface DashboardSpec {
+    enabled: boolean;
+    /** Host name the dashboard is published at through the ingress. */
+    host: string;
+    access: DashboardAccess;
+    /** A certificate (PEM, public) the user supplies; its key is a secret (ClusterSecrets). Absent: issued by the ingress CA. */
+    tlsCertificate?: string;
+}
+
+export interface AddonsSpec {
+    ingress: IngressSpec;
+    dashboard: DashboardSpec;
+    metricsServer: { enabled: boolean };
+    smokeTest: { enabled: boolean };
+    /**
+     * Registry (`host[:port][/path]`) that replaces the registry part of every
+     * add-on image (and the CNI's, where the program knows the chart's image
+     * values), keeping each image's repository path and tag. Absent: upstream registries.
+     */
+    imageRegistry?: string;
+}
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -169,12 +216,15 @@ export interface ClusterSpec {
     containerd: ContainerdSpec;
     /** Chart sources overriding the pinned upstream repositories, by chart name. */
     charts: Readonly<Record<string, ChartSource>>;
+    addons: AddonsSpec;
 }
 
 /** The SSH private key and other secret inputs; kept apart from the plain model so it can be logged and compared. */
 export interface ClusterSecrets {
     /** PEM/OpenSSH private key, a Pulumi secret. */
     sshPrivateKey: import("@pulumi/pulumi").Output<string>;
+    /** Private key (PEM) of the dashboard certificate the user supplied (`addons.dashboard.tls.key`), a Pulumi secret. */
+    dashboardTlsKey?: import("@pulumi/pulumi").Output<string>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as crypto from "crypto";
+import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
@@ -60,6 +61,7 @@ export class Pki extends pulumi.ComponentResource {
     public readonly adminCertPem: pulumi.Output<string>;
     /** Admin client key (PEM), a secret. */
     public readonly adminKeyPem: pulumi.Output<string>;
+    private readonly ca: { key: tls.PrivateKey; cert: tls.SelfSignedCert };
 
     constructor(name: string, args: PkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm:index:Pki", name, {}, opts);
@@ -88,6 +90,7 @@ export class Pki extends pulumi.ComponentResource {
             allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
         }, child);
 
+        this.ca = ca;
         this.caCertPem = ca.cert.certPem;
         this.discoveryHash = ca.cert.certPem.apply(discoveryHash);
         this.adminCertPem = adminCert.certPem;
@@ -113,6 +116,40 @@ export class Pki extends pulumi.ComponentResource {
             discoveryHash: this.discoveryHash,
             adminCertPem: this.adminCertPem,
         });
+    }
+
+    /**
+     * The serving certificate of one node's kubelet, signed by the cluster CA
+     * (subject `system:node:<name>` in `system:nodes`, as the kubelet's own
+     * serving CSRs ask for; names: the node name and its addresses), as the
+     * bundle files init and join install. Instead of kubelet serving CSRs
+     * (`serverTLSBootstrap`), which someone must approve again at every
+     * renewal, or metrics-server's `--kubelet-insecure-tls`. Renewed like the
+     * admin certificate (a `pulumi up --refresh` in its last 30 days).
+     */
+    kubeletServingCert(name: string, host: { name: string; address: string; internalAddress?: string }): pulumi.Output<Record<string, string>> {
+        const child = { parent: this };
+        const key = ecdsaKey(`${name}-key`, child);
+        const addresses = [...new Set([host.internalAddress, host.address].filter((a): a is string => a !== undefined))];
+        const isIp = (a: string) => net.isIP(a) !== 0;
+        const csr = new tls.CertRequest(`${name}-csr`, {
+            privateKeyPem: key.privateKeyPem,
+            subject: { commonName: `system:node:${host.name}`, organization: "system:nodes" },
+            dnsNames: [host.name, ...addresses.filter((a) => !isIp(a))],
+            ipAddresses: addresses.filter(isIp),
+        }, child);
+        const cert = new tls.LocallySignedCert(`${name}-cert`, {
+            certRequestPem: csr.certRequestPem,
+            caPrivateKeyPem: this.ca.key.privateKeyPem,
+            caCertPem: this.ca.cert.certPem,
+            validityPeriodHours: ADMIN_CERT_VALIDITY_HOURS,
+            earlyRenewalHours: ADMIN_CERT_EARLY_RENEWAL_HOURS,
+            allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+        }, child);
+        return pulumi.secret(pulumi.all([cert.certPem, key.privateKeyPem]).apply(([c, k]): Record<string, string> => ({
+            "kubelet/serving.crt": c,
+            "kubelet/serving.key": k,
+        })));
     }
 }
 

@@ -7,6 +7,7 @@
  * command can be rendered and is short enough to run, and reports it as a
  * config problem with a path when not.
  */
+import { gatewayApiCall, smokeTestCall } from "./addons";
 import { initCall } from "./controlPlane";
 import { ConfigProblem } from "./config";
 import { preflightCall, prepareCall, targetOf } from "./host";
@@ -70,6 +71,19 @@ export function planSteps(spec: ClusterSpec): PlannedStep[] {
     };
     for (const h of spec.hosts.filter((x) => isControlPlane(x) && x.name !== first.name)) join(h, true);
     for (const h of spec.hosts.filter((x) => !isControlPlane(x))) join(h, false);
+    // The add-ons' remote steps (the charts and objects go through the Kubernetes provider).
+    const joined = steps.filter((s) => s.name.endsWith("-node")).map((s) => s.name);
+    const network = spec.network.cni !== "none" ? ["pod network (CNI chart)"] : joined;
+    const a = spec.addons;
+    if (a.ingress.enabled && a.ingress.gatewayApi) {
+        const call = gatewayApiCall(spec);
+        steps.push(planned(`${first.name}-gateway-api`, first.name, firstTarget, { script: call.script, what: call.what, vars: call.vars }, [`${first.name}-init`],
+            call.stdinFile ? `the Gateway API CRD manifest ${call.stdinFile} (plain text)` : undefined));
+    }
+    if (a.smokeTest.enabled) {
+        const charts = [a.ingress.enabled ? "traefik chart" : "", a.metricsServer.enabled ? "metrics-server chart" : "", a.dashboard.enabled ? "headlamp chart" : ""].filter((x) => x);
+        steps.push(planned(`${first.name}-smoke-test`, first.name, firstTarget, smokeTestCall(spec), [...network, ...charts]));
+    }
     return steps;
 }
 

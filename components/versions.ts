@@ -100,12 +100,87 @@ export const CNI_CHARTS: Record<CniName, ChartPin> = {
     },
 };
 
+/** Add-ons the program installs from charts. */
+export type AddonChart = "traefik" | "headlamp" | "metrics-server";
+
+/**
+ * Add-on charts. Sources: the traefik-helm-chart repository at its 41.3.0
+ * release commit (Chart.yaml appVersion v3.7.11); kubernetes-sigs/headlamp
+ * charts/headlamp 0.45.0 (appVersion 0.45.0); kubernetes-sigs/metrics-server
+ * charts/metrics-server 3.13.1 (appVersion 0.8.1).
+ */
+export const ADDON_CHARTS: Record<AddonChart, ChartPin> = {
+    traefik: {
+        repo: "https://traefik.github.io/charts",
+        chart: "traefik",
+        version: "41.3.0",
+        namespace: "traefik",
+        ownedValues: ["deployment.kind", "hostNetwork", "ports.web", "ports.websecure", "ingressClass", "providers.kubernetesGateway.enabled", "affinity"],
+    },
+    headlamp: {
+        repo: "https://kubernetes-sigs.github.io/headlamp/",
+        chart: "headlamp",
+        version: "0.45.0",
+        namespace: "headlamp",
+        ownedValues: ["ingress", "clusterRoleBinding.create"],
+    },
+    "metrics-server": {
+        repo: "https://kubernetes-sigs.github.io/metrics-server/",
+        chart: "metrics-server",
+        version: "3.13.1",
+        namespace: "kube-system",
+        ownedValues: ["args"],
+    },
+};
+
+/** An image as `<registry>/<repository>:<tag>`; `addons.imageRegistry` replaces the registry only. */
+export interface ImagePin {
+    registry: string;
+    repository: string;
+    tag: string;
+}
+
+/**
+ * Every image of the add-ons, set explicitly in the chart values so this
+ * table is what runs. traefik: the chart's appVersion. headlamp: the chart's
+ * appVersion (its template prefixes `v`). metrics-server: v0.9.0, the newest
+ * release (`sigs.k8s.io/metrics-server` v0.9.0 on the Go module proxy); the
+ * 3.13.1 chart defaults to 0.8.1 and its arguments serve both. agnhost: the
+ * smoke test's workload, 2.63.0 as kubernetes v1.36.4 pins it
+ * (test/utils/image/manifest.go; alpine-based, so it has busybox sh, wget, nslookup).
+ */
+export const ADDON_IMAGES = {
+    traefik: { registry: "docker.io", repository: "traefik", tag: "v3.7.11" },
+    headlamp: { registry: "ghcr.io", repository: "headlamp-k8s/headlamp", tag: "v0.45.0" },
+    metricsServer: { registry: "registry.k8s.io", repository: "metrics-server/metrics-server", tag: "v0.9.0" },
+    agnhost: { registry: "registry.k8s.io", repository: "e2e-test-images/agnhost", tag: "2.63.0" },
+} as const satisfies Record<string, ImagePin>;
+
+/**
+ * The flannel chart's images (chart values `flannel.image.repository`,
+ * `flannel.flannel_cni.image.repository`; tags left to the pinned chart):
+ * what `addons.imageRegistry` rewrites for the CNI.
+ */
+export const FLANNEL_IMAGE_REPOSITORIES = {
+    flannel: { registry: "ghcr.io", repository: "flannel-io/flannel" },
+    cni: { registry: "ghcr.io", repository: "flannel-io/flannel-cni-plugin" },
+} as const;
+
+/**
+ * Gateway API standard-channel CRDs, which the Traefik chart does not ship:
+ * v1.5.1, the release the traefik chart 41.3.0 README installs.
+ */
+export const GATEWAY_API = {
+    version: "v1.5.1",
+    url: "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
+} as const;
+
 /** Every chart the program can install, by chart name (the keys of the stack config's `charts`). */
 export function chartNames(): string[] {
-    return [...new Set(Object.values(CNI_CHARTS).map((p) => p.chart))];
+    return [...new Set([...Object.values(CNI_CHARTS), ...Object.values(ADDON_CHARTS)].map((p) => p.chart))];
 }
 
 /** The pin of a chart by its name. */
 export function chartPin(name: string): ChartPin | undefined {
-    return Object.values(CNI_CHARTS).find((p) => p.chart === name);
+    return [...Object.values(CNI_CHARTS), ...Object.values(ADDON_CHARTS)].find((p) => p.chart === name);
 }

@@ -15,6 +15,8 @@ export interface WorkerArgs {
     /** The cluster CA certificate (PEM) and its `sha256:` discovery hash. */
     caCertPem: pulumi.Output<string>;
     caCertHash: pulumi.Output<string>;
+    /** The node's kubelet serving certificate and key as bundle files (secret). */
+    kubeletServing: pulumi.Output<Record<string, string>>;
 }
 
 /**
@@ -35,6 +37,7 @@ export class Worker extends pulumi.ComponentResource {
             initNode: args.initNode,
             caCertPem: args.caCertPem,
             caCertHash: args.caCertHash,
+            kubeletServing: args.kubeletServing,
         }, this);
         this.registerOutputs({});
     }

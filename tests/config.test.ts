@@ -26,7 +26,7 @@ import {
 import { ParseOptions } from "../components/config";
 import { ClusterSpec } from "../components/model";
 import { openSshPrivateKey } from "./harness";
-import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION } from "../components/versions";
+import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION, GATEWAY_API } from "../components/versions";
 
 /**
  * PEM armour built at test time, so the repository holds no private-key block
@@ -467,6 +467,15 @@ describe("parseClusterConfig accepts good configs", () => {
             packages: {},
             containerd: { registries: [], restrictOomScoreAdj: false },
             charts: {},
+            addons: {
+                ingress: {
+                    enabled: true, controller: "traefik", exposure: "hostNetwork", nodes: ["cp-1"], httpPort: 80, httpsPort: 443,
+                    gatewayApi: true, gatewayApiCrds: GATEWAY_API.url,
+                },
+                dashboard: { enabled: true, host: "dashboard.homelab.internal", access: "view" },
+                metricsServer: { enabled: true },
+                smokeTest: { enabled: true },
+            },
         };
         expect(spec).toEqual(expected);
         expect("internalAddress" in (spec.hosts[0] ?? {})).toBe(false);

@@ -22,7 +22,7 @@ describe("1 control plane + 2 workers", () => {
     test("every host gets scripts, preflight, prepare; init on the first control plane; each worker token -> join -> node", () => {
         const names = run.commands().map((c) => c.name).sort();
         expect(names).toEqual([
-            "cp-1-init", "cp-1-node", "cp-1-preflight", "cp-1-prepare", "cp-1-scripts",
+            "cp-1-gateway-api", "cp-1-init", "cp-1-node", "cp-1-preflight", "cp-1-prepare", "cp-1-scripts", "cp-1-smoke-test",
             "worker-1-join", "worker-1-node", "worker-1-preflight", "worker-1-prepare", "worker-1-scripts", "worker-1-token",
             "worker-2-join", "worker-2-node", "worker-2-preflight", "worker-2-prepare", "worker-2-scripts", "worker-2-token",
         ]);
@@ -168,11 +168,11 @@ describe("1 control plane + 2 workers", () => {
                 // scripts never print secrets: their progress is shown, their outputs kept secret in the state
                 expect(reveal<{ logging: string }>(r.inputs).logging).toBe("stdoutAndStderr");
             }
-            // The init bundle carries the CA key; the worker bundle only the token and the public CA.
+            // The init bundle carries the CA key; the worker bundle only the token, the public CA and its own kubelet serving pair.
             const initBundle = reveal<string>(run.byName("cp-1-init").inputs.stdin);
             expect(initBundle).toContain("pki/ca.key ");
             const joinBundle = reveal<string>(run.byName("worker-1-join").inputs.stdin);
-            expect(Object.keys(bundleFiles(joinBundle))).toEqual(["ca-cert-hash", "pki/ca.crt", "token"]);
+            expect(Object.keys(bundleFiles(joinBundle))).toEqual(["ca-cert-hash", "kubelet/serving.crt", "kubelet/serving.key", "pki/ca.crt", "token"]);
         });
 
         test("the SSH key is a secret in every connection; the kubeconfig is a secret", async () => {
@@ -202,7 +202,7 @@ describe("a single host with both roles", () => {
     });
 
     test("only scripts, preflight, prepare, init and its node step (labels); no join steps", () => {
-        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-init", "solo-node", "solo-preflight", "solo-prepare", "solo-scripts"]);
+        expect(run.commands().map((c) => c.name).sort()).toEqual(["solo-gateway-api", "solo-init", "solo-node", "solo-preflight", "solo-prepare", "solo-scripts", "solo-smoke-test"]);
     });
 
     test("the node is schedulable: no control-plane taint", () => {
@@ -244,7 +244,7 @@ describe("three control planes", () => {
         const cp2 = run.byName("cp-2-join");
         const files = Object.keys(bundleFiles(reveal<string>(cp2.inputs.stdin)));
         expect(files).toEqual([
-            "ca-cert-hash", "pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/etcd/ca.key",
+            "ca-cert-hash", "kubelet/serving.crt", "kubelet/serving.key", "pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/etcd/ca.key",
             "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key", "pki/sa.key", "pki/sa.pub", "token",
         ]);
         expect(text(cp2, "create")).toContain("controlPlane:");
@@ -266,11 +266,13 @@ describe("adding a host", () => {
         const before = inputsByName(await runProgram(rawConfig({}, 2)));
         const after = inputsByName(await runProgram(rawConfig({}, 3)));
         const changed = [...before.keys()].filter((n) => after.get(n) !== before.get(n));
-        expect(changed).toEqual([]);
+        // Only what spans the nodes: the ingress runs on every worker (a new one too), and the smoke test checks every node.
+        expect(changed.sort()).toEqual(["cp-1-smoke-test", "kubeadm-cluster-addons-traefik"]);
         const added = [...after.keys()].filter((n) => !before.has(n)).sort();
         expect(added).toEqual([
             "worker-3", "worker-3-bootstrap-token-id", "worker-3-bootstrap-token-secret",
-            "worker-3-join", "worker-3-node", "worker-3-preflight", "worker-3-prepare", "worker-3-scripts", "worker-3-settings", "worker-3-token",
+            "worker-3-join", "worker-3-kubelet-serving-cert", "worker-3-kubelet-serving-csr", "worker-3-kubelet-serving-key",
+            "worker-3-node", "worker-3-preflight", "worker-3-prepare", "worker-3-scripts", "worker-3-settings", "worker-3-token",
         ]);
     });
 
@@ -290,7 +292,7 @@ describe("re-running the program", () => {
         const first = fingerprint(await runProgram(rawConfig()));
         const second = fingerprint(await runProgram(rawConfig()));
         expect(second).toEqual(first);
-        expect(first.length).toBe(17);
+        expect(first.length).toBe(19);
     });
 });
 

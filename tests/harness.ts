@@ -359,7 +359,9 @@ function realTls(type: string, inputs: Record<string, unknown>): Record<string, 
             }
             case "tls:index:CertRequest": {
                 write("k.pem", inputs.privateKeyPem);
-                write("req.cnf", "[req]\ndistinguished_name = dn\n[dn]\n");
+                // Subject alternative names go into the request; the signer copies them (as the tls provider does).
+                const sans = [...((inputs.dnsNames as string[]) ?? []).map((d) => `DNS:${d}`), ...((inputs.ipAddresses as string[]) ?? []).map((i) => `IP:${i}`)];
+                write("req.cnf", `[req]\ndistinguished_name = dn\nreq_extensions = v3\n[dn]\n[v3]\n${sans.length ? `subjectAltName=${sans.join(",")}\n` : ""}`);
                 run("req", "-new", "-key", "k.pem", "-subj", subjectOf(inputs.subject), "-config", "req.cnf", "-out", "r.pem");
                 return { certRequestPem: read("r.pem") };
             }
@@ -368,7 +370,7 @@ function realTls(type: string, inputs: Record<string, unknown>): Record<string, 
                 write("ca.pem", inputs.caCertPem);
                 write("ca.key", inputs.caPrivateKeyPem);
                 write("ext.cnf", usageExtensions((inputs.allowedUses as string[]) ?? [], false));
-                run("x509", "-req", "-in", "r.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", `0x${require("crypto").randomBytes(8).toString("hex")}`,
+                run("x509", "-req", "-in", "r.pem", "-copy_extensions", "copy", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", `0x${require("crypto").randomBytes(8).toString("hex")}`,
                     "-days", days, "-extfile", "ext.cnf", "-out", "c.pem");
                 return { certPem: read("c.pem") };
             }

@@ -65,6 +65,8 @@ describe("PKI resources", () => {
         const run = await runProgram(rawConfig({ ssh: { privateKey: SECRET_MARKERS.sshKey } }, 0));
         const keys = run.resources.filter((r) => r.type === "tls:index:PrivateKey");
         expect(keys.map((k) => k.name).sort()).toEqual([
+            "cp-1-kubelet-serving-key",
+            "kubeadm-cluster-addons-dashboard-key", "kubeadm-cluster-addons-ingress-ca-key",
             "kubeadm-cluster-pki-admin-key", "kubeadm-cluster-pki-ca-key", "kubeadm-cluster-pki-etcd-ca-key",
             "kubeadm-cluster-pki-front-proxy-ca-key", "kubeadm-cluster-pki-sa-key",
         ]);
@@ -75,12 +77,18 @@ describe("PKI resources", () => {
         }
         const cas = run.resources.filter((r) => r.type === "tls:index:SelfSignedCert");
         expect(cas.map((c) => reveal<{ subject: { commonName: string } }>(c.inputs).subject.commonName).sort())
-            .toEqual(["etcd-ca", "front-proxy-ca", "kubernetes"]);
+            .toEqual(["etcd-ca", "front-proxy-ca", "kubeadm-cluster ingress CA", "kubernetes"]);
         for (const c of cas) expect(reveal(c.inputs)).toMatchObject({ isCaCertificate: true });
         const csr = reveal<{ subject: { commonName: string; organization: string } }>(run.byName("kubeadm-cluster-pki-admin-csr").inputs);
         expect(csr.subject).toEqual({ commonName: "kubernetes-admin", organization: "kubeadm:cluster-admins" });
         const admin = reveal<{ allowedUses: string[] }>(run.byName("kubeadm-cluster-pki-admin-cert").inputs);
         expect(admin.allowedUses).toContain("client_auth");
+        // the kubelet's serving certificate: the subject its own serving CSR would ask for, server use only
+        const serving = reveal<{ subject: object; dnsNames: string[]; ipAddresses: string[] }>(run.byName("cp-1-kubelet-serving-csr").inputs);
+        expect(serving.subject).toEqual({ commonName: "system:node:cp-1", organization: "system:nodes" });
+        expect(serving.dnsNames).toEqual(["cp-1"]);
+        expect(serving.ipAddresses).toEqual(["10.0.0.10", "192.0.2.10"]);
+        expect(reveal<{ allowedUses: string[] }>(run.byName("cp-1-kubelet-serving-cert").inputs).allowedUses).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
     });
 });
 
@@ -107,6 +115,12 @@ describe("harness realPki (what the cluster tier runs on)", () => {
         expect(() => execFileSync("openssl", ["verify", "-CAfile", "etcd-ca.crt", "admin.crt"], { cwd: dir, stdio: "pipe" })).toThrow();
         expect(x509("admin.crt", "-subject")).toMatch(/O ?= ?kubeadm:cluster-admins, CN ?= ?kubernetes-admin/);
         // the kubeconfig the program exports carries exactly these
+        // each kubelet's serving certificate verifies against the cluster CA as a server for its node name and address
+        w("kubelet.crt", out("cp-1-kubelet-serving-cert", "certPem"));
+        expect(execFileSync("openssl", ["verify", "-CAfile", "ca.crt", "-purpose", "sslserver", "kubelet.crt"], { cwd: dir, encoding: "utf8" })).toMatch(/kubelet.crt: OK/);
+        expect(() => execFileSync("openssl", ["verify", "-CAfile", "ca.crt", "-purpose", "sslclient", "kubelet.crt"], { cwd: dir, stdio: "pipe" })).toThrow();
+        expect(x509("kubelet.crt", "-ext", "subjectAltName")).toMatch(/DNS:cp-1, IP Address:10.0.0.10, IP Address:192.0.2.10/);
+        expect(x509("kubelet.crt", "-subject")).toMatch(/O ?= ?system:nodes, CN ?= ?system:node:cp-1/);
         const kc = YAML.parse(await run.value(run.cluster.kubeconfig));
         expect(Buffer.from(kc.users[0].user["client-certificate-data"], "base64").toString()).toBe(out("kubeadm-cluster-pki-admin-cert", "certPem"));
     });

@@ -124,6 +124,15 @@ const VARIANTS: Variant[] = [
     { id: "drain", name: "drain", vars: { NODE_NAME: "worker-1", DRAIN_TIMEOUT_SECONDS: 300 } },
     { id: "reset", name: "reset", vars: { NODE_NAME: "worker-1" } },
     { id: "uninstall", name: "uninstall", vars: { NODE_NAME: "worker-1" } },
+    {
+        id: "smoke-test", name: "smoke-test", vars: {
+            NODES: ["cp-1", "worker-1"], SMOKE_IMAGE: "registry.k8s.io/e2e-test-images/agnhost:2.63.0", DNS_DOMAIN: "cluster.local",
+            INGRESS_TARGETS: ["10.0.0.11:80"], DASHBOARD_HOST: "dashboard.demo.internal", CHECK_METRICS: true, CHECKED: "nodes cp-1,worker-1",
+        },
+    },
+    { id: "smoke-test-bare", name: "smoke-test", vars: { NODES: ["cp-1"], SMOKE_IMAGE: "mirror.example:5000/e2e-test-images/agnhost:2.63.0", DNS_DOMAIN: "k8s.internal", INGRESS_TARGETS: [], DASHBOARD_HOST: "", CHECK_METRICS: false, CHECKED: "nodes cp-1" } },
+    { id: "gateway-api", name: "gateway-api", vars: { CRDS_SOURCE: "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml", CRDS_VERSION: "v1.5.1" } },
+    { id: "gateway-api-stdin", name: "gateway-api", vars: { CRDS_SOURCE: "-", CRDS_VERSION: "v1.5.1" } },
 ];
 
 // ---------------------------------------------------------------------------
@@ -199,7 +208,7 @@ function installLibrary(label: string, action: "create" | "update" = "create") {
 describe("the library", () => {
     it("holds lib.sh, the prepare family files and one file per step, hashed", () => {
         expect([...SCRIPT_NAMES].sort()).toEqual(
-            ["drain", "forget-node", "init", "join", "node-ready", "preflight", "prepare", "reset", "token", "uninstall"].sort(),
+            ["drain", "forget-node", "gateway-api", "init", "join", "node-ready", "preflight", "prepare", "reset", "smoke-test", "token", "uninstall"].sort(),
         );
         expect(LIBRARY_FILES).toEqual(expect.arrayContaining(["lib.sh", "prepare-common.sh", "prepare-debian.sh", "prepare-rhel.sh", "uninstall.sh"]));
         const lib = library();
@@ -583,15 +592,17 @@ exit 0
         const vars = { ...VARIANTS.find((v) => v.id === "join-worker")!.vars, JOIN_CONFIG: joinConfig };
         const script = renderScript("join", vars, { action: "create", claim: "worker-1-join", lib });
         const hash = `sha256:${"ab".repeat(32)}`;
-        const r = run("bash", ["-c", script, "worker-1-join"], encodeBundle({ token, "ca-cert-hash": hash, "pki/ca.crt": "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n" }), {
+        const serving = { "kubelet/serving.crt": "SERVING CERT\n", "kubelet/serving.key": "SERVING KEY\n" };
+        const r = run("bash", ["-c", script, "worker-1-join"], encodeBundle({ token, "ca-cert-hash": hash, "pki/ca.crt": "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n", ...serving }), {
             ...process.env,
+            KP_KUBELET_PKI_DIR: path.join(dir, "kubelet-pki"),
             KP_PATH_PREFIX: bin,
             KP_STATE_DIR: path.join(dir, "state"),
             KP_LOG_DIR: path.join(dir, "log"),
             KP_TMPDIR_BASE: dir,
         });
         const seen = fs.existsSync(path.join(dir, "seen.yaml")) ? fs.readFileSync(path.join(dir, "seen.yaml"), "utf8") : "";
-        return { r, seen, hash };
+        return { r, seen, hash, dir };
     }
 
     const alreadyJoined = fs.existsSync("/etc/kubernetes/kubelet.conf");
@@ -599,9 +610,13 @@ exit 0
 
     itJoin("appends discovery with the endpoint, the token and the CA hash, and nothing else changes", () => {
         const token = "abcdef.0123456789abcdef";
-        const { r, seen, hash } = joinOnce(JOIN_CONFIG, token);
+        const { r, seen, hash, dir } = joinOnce(JOIN_CONFIG, token);
         expect(r.stderr).toBe(r.stderr); // (shown on failure)
         expect(r.status).toBe(0);
+        // the kubelet's serving certificate is where the KubeletConfiguration names it, the key private
+        const pki = path.join(dir, "kubelet-pki");
+        expect(fs.readFileSync(path.join(pki, "kubeadm-pulumi-serving.crt"), "utf8")).toBe("SERVING CERT\n");
+        expect(fs.statSync(path.join(pki, "kubeadm-pulumi-serving.key")).mode & 0o777).toBe(0o600);
         // exactly what discoverySection() gives: the engine tier validates that with the real kubeadm
         expect(seen).toBe(JOIN_CONFIG + discoverySection("10.0.0.10:6443", token, hash));
         const YAML = require("yaml");

@@ -80,12 +80,20 @@ describe("secrets audit through index.ts", () => {
         expect(leaks).toEqual([]);
     });
 
-    test("stack outputs: the kubeconfig is a secret; nothing else carries a secret", async () => {
+    test("stack outputs: the kubeconfig and the dashboard token are secrets; nothing else carries a secret", async () => {
         const exports = run.exports!;
-        expect(Object.keys(exports).sort()).toEqual(["apiEndpoint", "kubeconfig", "kubernetesVersion", "nodes"]);
-        const kubeconfig = exports.kubeconfig as pulumi.Output<string>;
-        expect(await (kubeconfig as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
-        const plainOutputs = JSON.stringify({ apiEndpoint: exports.apiEndpoint, nodes: exports.nodes, kubernetesVersion: exports.kubernetesVersion });
+        expect(Object.keys(exports).sort()).toEqual([
+            "apiEndpoint", "dashboardToken", "dashboardUrl", "ingressCaCertificate", "ingressEndpoints", "kubeconfig", "kubernetesVersion", "nodes",
+        ]);
+        for (const secret of ["kubeconfig", "dashboardToken"]) {
+            const out = exports[secret] as pulumi.Output<string>;
+            expect(await (out as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
+        }
+        expect(await (exports.ingressCaCertificate as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(false);
+        const plainOutputs = JSON.stringify({
+            apiEndpoint: exports.apiEndpoint, nodes: exports.nodes, kubernetesVersion: exports.kubernetesVersion,
+            dashboardUrl: exports.dashboardUrl, ingressEndpoints: exports.ingressEndpoints, ingressCaCertificate: await run.value(exports.ingressCaCertificate as pulumi.Output<string>),
+        });
         for (const value of Object.values(secrets)) expect(plainOutputs.includes(value)).toBe(false);
         expect(exports.apiEndpoint).toBe("https://192.0.2.100:6443");
     });

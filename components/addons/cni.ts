@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { ChartSource, CniName, NetworkSpec } from "../model";
 import { CNI_CHARTS, ChartPin } from "../versions";
+import { flannelImageValues } from "./values";
 
 /** Inputs of the pod network add-on. */
 export interface CniArgs {
@@ -14,6 +15,8 @@ export interface CniArgs {
     after?: pulumi.Resource[];
     /** Test-only: do not wait for pods (there is no kubelet in the engine test tier). Never set by the program. */
     skipAwait?: boolean;
+    /** `addons.imageRegistry`: where the CNI's images come from (flannel; the other charts take `charts.<chart>.values`). */
+    imageRegistry?: string;
 }
 
 /**
@@ -44,6 +47,12 @@ export function cniValues(cni: CniName, network: NetworkSpec): Record<string, un
             throw new Error(`unknown CNI ${unknown}`);
         }
     }
+}
+
+/** The values the CNI's release gets: the program's, the registry override's image locations, then the user's chart values. */
+export function cniReleaseValues(cni: CniName, network: NetworkSpec, imageRegistry: string | undefined, extra: Record<string, unknown> | undefined): Record<string, unknown> {
+    const images = cni === "flannel" ? flannelImageValues(imageRegistry) : {};
+    return mergeValues(mergeValues(cniValues(cni, network), images), extra);
 }
 
 /**
@@ -102,7 +111,7 @@ export class Cni extends pulumi.ComponentResource {
             ...chartReference(pin, args.charts[pin.chart]),
             namespace: pin.namespace,
             createNamespace: false,
-            values: mergeValues(cniValues(args.network.cni, args.network), args.charts[pin.chart]?.values),
+            values: cniReleaseValues(args.network.cni, args.network, args.imageRegistry, args.charts[pin.chart]?.values),
             skipAwait: args.skipAwait ?? false,
             timeout: 600,
             atomic: false,

@@ -13,9 +13,9 @@
  * model and version pins. The small IPv4/IPv6 address and CIDR helpers at the
  * bottom are exported for the components that render addresses.
  */
-import { ApiServerSpec, ClusterSpec, CniChoice, HostSpec, KubeadmSpec, NetworkSpec, ProxyMode, Role } from "../model";
+import { AddonsSpec, ApiServerSpec, ClusterSpec, CniChoice, HostSpec, KubeadmSpec, NetworkSpec, ProxyMode, Role, isWorker, isControlPlane } from "../model";
 import { IpAddress, Cidr, formatIp, formatCidr, cidrContains } from "../net";
-import { Problems, child, item, isObject, checkNulBytes, redacted } from "./problems";
+import { Problems, child, item, isObject, checkNulBytes, redacted, show } from "./problems";
 import { KUBERNETES_MINORS } from "../versions";
 import { DEFAULT_SSH_USER, DEFAULT_SSH_PORT, parseSsh, privateKeyProblem } from "./ssh";
 import { parseHosts } from "./hosts";
@@ -28,6 +28,7 @@ import { parsePackages } from "./packages";
 import { parseCharts } from "./charts";
 import { parseContainerd } from "./containerd";
 import { ConfigError } from "./problems";
+import { RawAddons, defaultDashboardHost, parseAddons } from "./addons";
 
 export { ConfigError, ConfigProblem, editDistance, closest } from "./problems";
 export { isDnsLabel, dnsNameProblem, isDnsName } from "./addresses";
@@ -46,6 +47,7 @@ export interface RawConfig {
     packages?: unknown;
     charts?: unknown;
     containerd?: unknown;
+    addons?: unknown;
 }
 
 /** How the raw values were read from the stack. */
@@ -53,8 +55,8 @@ export interface ParseOptions {
     /**
      * Top-level keys stored as Pulumi secrets (the entry point passes them;
      * absent in tests that build a spec directly). Their values are never
-     * quoted in a message; only `ssh` may be secret (it holds the private key,
-     * which must be).
+     * quoted in a message; only `ssh` (it holds the private key, which must be
+     * secret) and `addons` (for `addons.dashboard.tls.key`) may be secret.
      */
     secretKeys?: readonly string[];
     /**
@@ -66,9 +68,9 @@ export interface ParseOptions {
 }
 
 /** Sections the program accepts as secrets: they never reach a command text or plain state. */
-const SECRET_SECTIONS: readonly string[] = ["ssh"];
+const SECRET_SECTIONS: readonly string[] = ["ssh", "addons"];
 
-const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd"];
+const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd", "addons"];
 
 /** Decode encoded values; report secret sections that may not be secret. */
 function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<string>, problems: Problems): RawConfig {
@@ -77,7 +79,7 @@ function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<
             problems.add(
                 key,
                 `is stored as a secret, but the program writes its values into the commands shown by pulumi preview and into plain stack state ` +
-                    `(they are not secret to Kubernetes either): set it without --secret. Only ssh (its privateKey) is kept secret`,
+                    `(they are not secret to Kubernetes either): set it without --secret. Only ssh (its privateKey) and addons (addons.dashboard.tls.key) are kept secret`,
             );
         }
     }
@@ -157,6 +159,14 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
     const packages = section("packages", (v) => parsePackages(v, problems));
     const charts = section("charts", (v) => parseCharts(v, problems));
     const containerd = section("containerd", (v) => parseContainerd(v, problems));
+    const rawAddons = section("addons", (v) => parseAddons(v, problems));
+    if (opts.secretKeys !== undefined && !secret.has("addons") && rawAddons.dashboard.tlsKeyGiven) {
+        problems.add(
+            "addons.dashboard.tls.key",
+            `is stored in plain text in Pulumi.<stack>.yaml (it was set without --secret): set it again as a secret with ` +
+                `\`pulumi config set --secret --path addons.dashboard.tls.key < dashboard.key\`, and remove the plain copy from git history if it was committed`,
+        );
+    }
     if (opts.secretKeys !== undefined && !secret.has("ssh") && isObject(sections.ssh) && typeof (sections.ssh as Record<string, unknown>)["privateKey"] === "string") {
         problems.add(
             "ssh.privateKey",
@@ -205,6 +215,9 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
     if (apiServer.addressIp) {
         checkInCluster(apiServer.addressIp, "apiServer.address", "the API endpoint", "use an address of the same family as the pod and service subnets");
     }
+
+    const resolve = () => resolveAddons(rawAddons, hosts, network.cni as CniChoice | undefined, projectName, problems);
+    const addons = secret.has("addons") ? redacted(resolve) : resolve();
 
     if (problems.count > 0) throw new ConfigError(problems.sorted());
 
@@ -257,7 +270,68 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
         packages,
         containerd,
         charts,
+        addons,
     };
+}
+
+/**
+ * The add-ons with the defaults that depend on other sections: every add-on
+ * is on by default, but off when `network.cni` is `none` (their pods could
+ * not start until the user's own network runs); the ingress runs on every
+ * worker (on the control planes when there is none); the dashboard needs the
+ * ingress.
+ */
+function resolveAddons(raw: RawAddons, hosts: readonly { name?: string; roles?: Role[] }[], cni: CniChoice | undefined, projectName: string, problems: Problems): AddonsSpec {
+    const noNetwork = cni === "none";
+    const on = (path: string, enabled: boolean | undefined): boolean => {
+        if (noNetwork && enabled === true) {
+            problems.add(path, `needs a pod network, and network.cni is "none": install the add-on yourself once your network runs, or set network.cni`);
+            return false;
+        }
+        return enabled ?? !noNetwork;
+    };
+    const ingressOn = on("addons.ingress.enabled", raw.ingress.enabled);
+    let nodes: string[] = [];
+    const names = hosts.map((h) => h.name).filter((n): n is string => typeof n === "string");
+    if (raw.ingress.nodes) {
+        raw.ingress.nodes.forEach((n, i) => {
+            if (!names.includes(n)) problems.add(`addons.ingress.nodes[${i}]`, `${show(n)} is not a host: use a name from hosts[].name (${names.map((x) => JSON.stringify(x)).join(", ")})`);
+        });
+        nodes = [...new Set(raw.ingress.nodes)];
+    } else {
+        const roles = (h: { roles?: Role[] }) => ({ roles: h.roles ?? [] }) as Parameters<typeof isWorker>[0];
+        const workers = hosts.filter((h) => isWorker(roles(h))).map((h) => h.name as string);
+        nodes = workers.length > 0 ? workers : hosts.filter((h) => isControlPlane(roles(h))).map((h) => h.name as string);
+    }
+    let dashboardOn = on("addons.dashboard.enabled", raw.dashboard.enabled);
+    if (dashboardOn && !ingressOn) {
+        if (raw.dashboard.enabled === true) {
+            problems.add("addons.dashboard.enabled", `the dashboard is published through the ingress, which is off: enable addons.ingress or set addons.dashboard.enabled false`);
+        }
+        dashboardOn = false;
+    }
+    const spec: AddonsSpec = {
+        ingress: {
+            enabled: ingressOn,
+            controller: raw.ingress.controller,
+            exposure: raw.ingress.exposure,
+            nodes,
+            httpPort: raw.ingress.httpPort,
+            httpsPort: raw.ingress.httpsPort,
+            gatewayApi: raw.ingress.gatewayApi,
+            gatewayApiCrds: raw.ingress.gatewayApiCrds,
+        },
+        dashboard: {
+            enabled: dashboardOn,
+            host: raw.dashboard.host ?? defaultDashboardHost(projectName),
+            access: raw.dashboard.access,
+            ...(raw.dashboard.tlsCertificate ? { tlsCertificate: raw.dashboard.tlsCertificate } : {}),
+        },
+        metricsServer: { enabled: on("addons.metricsServer.enabled", raw.metricsServer.enabled) },
+        smokeTest: { enabled: on("addons.smokeTest.enabled", raw.smokeTest.enabled) },
+    };
+    if (raw.imageRegistry) spec.imageRegistry = raw.imageRegistry;
+    return spec;
 }
 
 /** Re-exported for callers that validate addresses the same way. */

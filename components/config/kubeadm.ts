@@ -75,6 +75,9 @@ const KUBELET_OWNED: Record<string, string> = {
     cgroupDriver: "the program sets it to match containerd (systemd); remove it",
     clusterDomain: "it is derived from `network.dnsDomain`; set that instead",
     clusterDNS: "it is derived from `network.serviceSubnet`; set that instead",
+    tlsCertFile: "the program installs a serving certificate signed by the cluster CA on every node and names it here; remove it",
+    tlsPrivateKeyFile: "the program installs a serving certificate signed by the cluster CA on every node and names it here; remove it",
+    serverTLSBootstrap: "the program issues the kubelet serving certificates itself (signed by the cluster CA), so no serving CSR waits for approval; remove it",
 };
 
 /** A Go duration as the kubelet reads it (`metav1.Duration`): "10s", "1m30s", "500ms". */

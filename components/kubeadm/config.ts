@@ -167,13 +167,24 @@ export function clusterConfiguration(spec: ClusterSpec): ClusterConfiguration {
     };
 }
 
-/** KubeletConfiguration: systemd cgroups (containerd is configured to match), plus the user's fields. */
+/** Where every node's kubelet serving certificate and key are (installed by init/join from their stdin bundle; lib.sh install_kubelet_serving). */
+export const KUBELET_SERVING_CERT_FILE = "/var/lib/kubelet/pki/kubeadm-pulumi-serving.crt";
+export const KUBELET_SERVING_KEY_FILE = "/var/lib/kubelet/pki/kubeadm-pulumi-serving.key";
+
+/**
+ * KubeletConfiguration: systemd cgroups (containerd is configured to match),
+ * the serving certificate the program issues from the cluster CA (the same
+ * paths on every node, so one cluster-wide configuration serves them all),
+ * plus the user's fields.
+ */
 export function kubeletConfiguration(spec: ClusterSpec): KubeletConfiguration {
     return {
         ...spec.kubeadm.kubeletConfiguration,
         apiVersion: "kubelet.config.k8s.io/v1beta1",
         kind: "KubeletConfiguration",
         cgroupDriver: "systemd",
+        tlsCertFile: KUBELET_SERVING_CERT_FILE,
+        tlsPrivateKeyFile: KUBELET_SERVING_KEY_FILE,
     };
 }
 

@@ -36,7 +36,9 @@ export type ScriptName =
     | "node-ready"
     | "drain"
     | "reset"
-    | "uninstall";
+    | "uninstall"
+    | "smoke-test"
+    | "gateway-api";
 
 /** How a variable is typed and rendered. */
 type VarKind = "string" | "int" | "bool" | "array";
@@ -80,6 +82,16 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
     drain: { NODE_NAME: "string", DRAIN_TIMEOUT_SECONDS: "int" },
     reset: { NODE_NAME: "string" },
     uninstall: { NODE_NAME: "string" },
+    "smoke-test": {
+        NODES: "array",
+        SMOKE_IMAGE: "string",
+        DNS_DOMAIN: "string",
+        INGRESS_TARGETS: "array",
+        DASHBOARD_HOST: "string",
+        CHECK_METRICS: "bool",
+        CHECKED: "string",
+    },
+    "gateway-api": { CRDS_SOURCE: "string", CRDS_VERSION: "string" },
 };
 
 export const SCRIPT_NAMES: readonly ScriptName[] = Object.keys(SCRIPT_VARS) as ScriptName[];

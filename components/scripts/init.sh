@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # init: kubeadm init on the first control plane, with the cluster PKI the
 # program generated (stdin bundle: pki/ca.crt pki/ca.key pki/front-proxy-ca.*
-# pki/etcd/ca.* pki/sa.key pki/sa.pub). Safe to re-run: an initialised host
+# pki/etcd/ca.* pki/sa.key pki/sa.pub, and the kubelet's serving certificate
+# kubelet/serving.crt and .key). Safe to re-run: an initialised host
 # with the same CA is left alone.
 # Vars: NODE_NAME, KUBEADM_CONFIG, API_ENDPOINT.
 
@@ -13,16 +14,18 @@ main() {
     private_tmpdir
     bundle=$KP_TMPDIR/bundle
     read_bundle "$bundle"
-    require_bundle_files "$bundle" "${KP_PKI_FILES[@]}"
+    require_bundle_files "$bundle" "${KP_PKI_FILES[@]}" kubelet/serving.crt kubelet/serving.key
 
     if [[ -f $KP_ADMIN_CONF && -f /var/lib/kubelet/config.yaml ]]; then
         same_ca_or_die "$bundle"
+        install_kubelet_serving "$bundle" restart
         say "already initialised: $NODE_NAME runs this cluster's control plane"
         return 0
     fi
 
     log "initialising the cluster on $NODE_NAME"
     install_pki "$bundle"
+    install_kubelet_serving "$bundle"
     install -d -m 0700 "$CONFIG_DIR"
     write_file_if_changed "$CONFIG_FILE" 0600 "$KUBEADM_CONFIG"
     timeout 60 kubeadm config validate --config "$CONFIG_FILE" >&2 ||

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # join: kubeadm join of a worker or an additional control plane. stdin
 # bundle: `token` (the bootstrap token), `ca-cert-hash` (sha256:<hex> of the
-# cluster CA's public key), `pki/ca.crt`, and for control planes the rest of
-# the shared pki/*. The discovery section (API endpoint, token, CA hash) is
+# cluster CA's public key), `pki/ca.crt`, the kubelet's serving certificate
+# `kubelet/serving.crt` and `.key`, and for control planes the rest of the
+# shared pki/*. The discovery section (API endpoint, token, CA hash) is
 # written here, from checked values, after the JoinConfiguration the program
 # rendered: the token goes into that one field and nowhere else, whatever the
 # rest of the configuration says.
@@ -21,7 +22,7 @@ main() {
     private_tmpdir
     bundle=$KP_TMPDIR/bundle
     read_bundle "$bundle"
-    require_bundle_files "$bundle" token ca-cert-hash pki/ca.crt
+    require_bundle_files "$bundle" token ca-cert-hash pki/ca.crt kubelet/serving.crt kubelet/serving.key
     [[ $IS_CONTROL_PLANE != true ]] || require_bundle_files "$bundle" "${KP_PKI_FILES[@]}"
     token=$(tr -d '\n' <"$bundle/token")
     [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]] || die "the bootstrap token on stdin is malformed (expected [a-z0-9]{6}.[a-z0-9]{16})"
@@ -30,12 +31,14 @@ main() {
 
     if [[ -f /etc/kubernetes/kubelet.conf ]]; then
         if [[ $IS_CONTROL_PLANE == true ]]; then same_ca_or_die "$bundle"; else same_ca_or_die "$bundle" if-present; fi
+        install_kubelet_serving "$bundle" restart
         say "already joined: $NODE_NAME is a $role of the cluster"
         return 0
     fi
 
     log "joining $NODE_NAME as a $role"
     [[ $IS_CONTROL_PLANE != true ]] || install_pki "$bundle"
+    install_kubelet_serving "$bundle"
     config=$KP_TMPDIR/join.yaml
     (
         umask 077

@@ -304,6 +304,35 @@ install_pki() {
     log "wrote the cluster CA, front-proxy CA, etcd CA and service-account keys to /etc/kubernetes/pki"
 }
 
+# The kubelet's serving certificate and key: issued by the program from the
+# cluster CA (pki.ts kubeletServingCert) and named in the KubeletConfiguration
+# (tlsCertFile, tlsPrivateKeyFile), so that metrics-server and the API server
+# can verify the kubelet instead of trusting a self-signed certificate.
+# (KP_KUBELET_PKI_DIR only lets the script tests write elsewhere.)
+KP_KUBELET_PKI_DIR=${KP_KUBELET_PKI_DIR:-/var/lib/kubelet/pki}
+KP_KUBELET_SERVING_CERT=$KP_KUBELET_PKI_DIR/kubeadm-pulumi-serving.crt
+KP_KUBELET_SERVING_KEY=$KP_KUBELET_PKI_DIR/kubeadm-pulumi-serving.key
+
+# install_kubelet_serving DIR [restart]: install DIR/kubelet/serving.{crt,key}
+# (from the bundle) where the kubelet configuration names them; with
+# `restart`, restart a running kubelet when either changed (a renewed
+# certificate on a node that already runs).
+install_kubelet_serving() {
+    local src=$1 restart=${2:-} changed=false
+    (umask 022 && mkdir -p "$KP_KUBELET_PKI_DIR")
+    install_file_if_changed "$src/kubelet/serving.crt" "$KP_KUBELET_SERVING_CERT" 0644
+    [[ $KP_CHANGED != true ]] || changed=true
+    install_file_if_changed "$src/kubelet/serving.key" "$KP_KUBELET_SERVING_KEY" 0600
+    [[ $KP_CHANGED != true ]] || changed=true
+    [[ $changed == true ]] || return 0
+    if [[ $restart == restart ]] && systemctl is-active --quiet kubelet; then
+        systemctl restart kubelet
+        say "installed a new kubelet serving certificate on $NODE_NAME and restarted the kubelet"
+    else
+        log "installed the kubelet serving certificate"
+    fi
+}
+
 # pem_body FILE: the base64 of the PEM blocks in FILE, without armour or whitespace.
 pem_body() {
     grep -v -- '-----' "$1" | tr -d ' \t\r\n'
