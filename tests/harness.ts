@@ -527,8 +527,9 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
         } else {
             const spec = parseClusterConfig(raw, "kubeadm-cluster");
             const sshPrivateKey = pulumi.secret((raw.ssh as { privateKey: string }).privateKey);
+            const dashboardKey = (raw.addons as { dashboard?: { tls?: { key?: string } } } | undefined)?.dashboard?.tls?.key;
             cluster = new Cluster("kubeadm-cluster", {
-                spec, secrets: { sshPrivateKey }, skipReachabilityCheck: opts.checkReachability !== true,
+                spec, secrets: { sshPrivateKey, ...(dashboardKey ? { dashboardTlsKey: pulumi.secret(dashboardKey) } : {}) }, skipReachabilityCheck: opts.checkReachability !== true,
             }, { transformations: [record] });
         }
 

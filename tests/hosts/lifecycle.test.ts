@@ -127,6 +127,8 @@ sandbox.describe("cluster lifecycle on real hosts (stand-in Kubernetes packages)
             packages: { localRepository: { apt: `http://${sb.gateway}:${repo.port}/ ./` } },
             // Sandbox hosts run cgroup v1 (the machine's); the stand-in kubelet does not care.
             preflight: { ignore: ["cgroup"] },
+            // The stand-ins run no workloads: the add-ons and the smoke test run for real on the cluster tier.
+            addons: { ingress: false, metricsServer: false, smokeTest: false },
         });
         state = new Map();
         up = (await pulumiUp(config([w1, w2]), { checkReachability: true })).run;
