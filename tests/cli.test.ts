@@ -442,3 +442,15 @@ describe("npm run kubeconfig", () => {
         expect(r.stdout).toContain(`wrote the kubeconfig of stack dev to ${file}`);
     });
 });
+
+describe("the docs and the entries agree", () => {
+    test("every `npm run X` the README and docs name is a script in package.json, and the docs they link exist", () => {
+        const scripts = Object.keys((JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts);
+        const docs = ["README.md", "docs/environments.md", "docs/ci.md"].map((f) => fs.readFileSync(path.join(REPO, f), "utf8"));
+        const named = new Set(docs.flatMap((d) => [...d.matchAll(/npm run ([a-z][\w:-]*)/g)].map((m) => m[1])));
+        for (const n of ["up", "preview", "destroy", "kubeconfig", "pulumi"]) expect(named.has(n)).toBe(true);
+        for (const n of named) expect(scripts).toContain(n);
+        expect(docs[0]).toContain("[docs/environments.md](docs/environments.md)");
+        expect(docs[0]).toContain("[docs/ci.md](docs/ci.md)");
+    });
+});
