@@ -27,6 +27,7 @@ import { ParseOptions } from "../components/config";
 import { ClusterSpec } from "../components/model";
 import { openSshPrivateKey } from "./harness";
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION, GATEWAY_API } from "../components/versions";
+import { planSteps, renderProblems } from "../components/plan";
 
 /**
  * PEM armour built at test time, so the repository holds no private-key block
@@ -728,22 +729,56 @@ describe("IP and CIDR helpers", () => {
     });
 });
 
-describe("the example stack", () => {
-    test("Pulumi.dev.yaml is a valid config (with a key set, as its comment says)", () => {
-        const YAML = require("yaml");
-        const fs = require("fs");
-        const path = require("path");
-        const file = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config as Record<string, unknown>;
+describe("the example stacks", () => {
+    const YAML = require("yaml");
+    const fs = require("fs");
+    const path = require("path");
+    /** A Pulumi.<stack>.yaml as the program reads it: project-prefixed keys, the SSH key set as its comment says. */
+    const loadStack = (file: string) => {
+        const text = fs.readFileSync(path.join(__dirname, "..", file), "utf8") as string;
+        const config = YAML.parse(text).config as Record<string, unknown>;
         const project = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8")).name as string;
         const raw: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(file)) {
+        for (const [k, v] of Object.entries(config)) {
             expect(k.startsWith(`${project}:`)).toBe(true);
             raw[k.slice(project.length + 1)] = v;
         }
+        expect((raw["ssh"] as Record<string, unknown>)["privateKey"]).toBeUndefined();
         (raw["ssh"] as Record<string, unknown>)["privateKey"] = KEY;
-        const spec = parseClusterConfig(raw as RawConfig, project);
+        return { text, raw: raw as RawConfig, spec: parseClusterConfig(raw as RawConfig, project) };
+    };
+
+    test("Pulumi.dev.yaml is a valid config (with a key set, as its comment says)", () => {
+        const { spec } = loadStack("Pulumi.dev.yaml");
         expect(spec.hosts.map((h) => h.roles.join("+"))).toEqual(["control-plane", "worker", "worker"]);
         expect(spec.hosts.every((h) => h.address.startsWith("192.0.2."))).toBe(true);
+        expect(renderProblems(spec)).toEqual([]);
+    });
+
+    test("Pulumi.prod.yaml is a valid production-shaped config: 3 control planes behind a VIP, workers, mirrors; every command renders", () => {
+        const { text, spec } = loadStack("Pulumi.prod.yaml");
+        expect(spec.hosts.filter((h) => h.roles.includes("control-plane")).map((h) => h.name)).toEqual(["cp-1", "cp-2", "cp-3"]);
+        expect(spec.hosts.filter((h) => !h.roles.includes("control-plane")).length).toBeGreaterThanOrEqual(3);
+        expect(spec.hosts.every((h) => h.address.startsWith("192.0.2."))).toBe(true);
+        // The API endpoint is a VIP / load balancer, not one of the control planes.
+        expect(spec.apiServer.address).toBeDefined();
+        expect(spec.hosts.some((h) => h.address === spec.apiServer.address || h.internalAddress === spec.apiServer.address)).toBe(false);
+        // Mirror settings: image repository, registry mirrors with a CA, package repository, chart repository.
+        expect(spec.kubeadm.imageRepository).not.toBe(DEFAULT_IMAGE_REPOSITORY);
+        expect(spec.containerd.registries.some((r) => r.mirrors.length > 0)).toBe(true);
+        expect(spec.containerd.registries.some((r) => r.ca !== undefined)).toBe(true);
+        expect(spec.packages.localRepository?.apt).toBeDefined();
+        expect(spec.packages.localRepository?.rpm).toBeDefined();
+        expect(spec.charts["flannel"]?.repo).toBeDefined();
+        // Every command the program would run renders and fits in one command line.
+        expect(renderProblems(spec)).toEqual([]);
+        const steps = planSteps(spec);
+        for (const h of spec.hosts) expect(steps.some((s) => s.name === `${h.name}-join` || s.name === `${h.name}-init`)).toBe(true);
+        expect(steps.every((s) => s.tooLong === undefined && s.commands.create.length > 0)).toBe(true);
+        // No secret in the file (comments aside): no key material, no stored secure value, no salt; no addons (added by their own change).
+        const data = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+        expect(data).not.toMatch(/PRIVATE KEY|secure:|encryptionsalt:/);
+        expect(data).not.toMatch(/^\s*kubeadm-cluster:addons:/m);
     });
 });
 
