@@ -20,6 +20,23 @@ import { ScriptName, ScriptVars, StepAction, remoteCommand, renderInstallScript,
 
 export type StepConnection = pulumi.Input<command.types.input.remote.ConnectionArgs>;
 
+/**
+ * Connection fields the command provider only uses to pace its dial retries
+ * (SSH_DIAL_ERROR_LIMIT, SSH_PER_DIAL_TIMEOUT_SECONDS in cluster.ts). Every
+ * step ignores changes to them: retuning them is no reason to run a step
+ * again, and the values a delete finds in state work as well. Every other
+ * connection field stays a real input, because a delete runs with the
+ * connection stored in state: a changed host, port, user, key, host key or
+ * bastion must reach the state, even though that runs each step's update
+ * (pulumi-command 1.2.1 diffs the connection like any input: pulumi-command#447).
+ */
+export const CONNECTION_IGNORE_CHANGES: readonly string[] = [
+    "connection.dialErrorLimit",
+    "connection.perDialTimeout",
+    "connection.proxy.dialErrorLimit",
+    "connection.proxy.perDialTimeout",
+];
+
 /** The host a step runs on, for its command text: the comment lines say what runs where (the connection itself is secret in the preview). */
 export interface StepTarget {
     /** Node name of the host the step runs on. */
@@ -123,6 +140,8 @@ function commandResource(
     }, {
         ...opts,
         additionalSecretOutputs: secret ? ["stdout", "stderr"] : undefined,
+        // Retuned dial retries are no reason to run a step again (cluster.ts CONNECTION_IGNORE_CHANGES).
+        ignoreChanges: [...CONNECTION_IGNORE_CHANGES, ...(opts.ignoreChanges ?? [])],
     });
 }
 
