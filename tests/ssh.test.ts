@@ -11,7 +11,7 @@ import { Server, utils } from "ssh2";
 import { ConfigError, RawConfig, parseClusterConfig, sshKeys } from "../components/config";
 import { HostSpec } from "../components/model";
 import { SshAgentError, UnreachableHostsError, checkReachable, probeHost } from "../components/reach";
-import { CommandCall, EngineState, Run, StateEntry, healthyFacts, isSecretValue, openSshPrivateKey, rawConfig, reveal, runProgram } from "./harness";
+import { CommandCall, EngineState, Run, StateEntry, healthyFacts, isSecretValue, openSshPrivateKey, plainStrings, rawConfig, reveal, runProgram } from "./harness";
 
 const KEY = openSshPrivateKey();
 const OTHER_KEY = utils.generateKeyPairSync("ed25519").private;
@@ -164,6 +164,14 @@ describe("the connection of every step", () => {
         expect(c).toMatchObject({ host: "192.0.2.11", privateKey: OTHER_KEY });
         expect(c.hostKey).toBeUndefined();
         expect(c.proxy).toEqual({ host: "198.51.100.7", port: 2200, user: "jump", privateKey: OTHER_KEY, hostKey, dialErrorLimit: 5, perDialTimeout: 10 });
+    });
+
+    test("no private key (per-host, bastion, cluster) is anywhere in a plain resource input", () => {
+        const markers = [KEY, OTHER_KEY, BASTION_KEY].map((k) => k.split("\n")[1].slice(0, 24));
+        for (const r of run.resources) {
+            const plain = plainStrings(r.inputs).join("\n");
+            for (const m of markers) expect(plain).not.toContain(m);
+        }
     });
 
     test("bastion: false connects directly; steps on cp-1 for a worker use cp-1's connection", () => {
