@@ -44,6 +44,8 @@ export interface StepTarget {
     user: string;
     address: string;
     port: number;
+    /** The jump host the step goes through, `user@address:port` (absent: direct). */
+    via?: string;
 }
 
 /** A script, its variables (all known from the validated config, so every command text is known at preview) and a one-line description. */
@@ -68,10 +70,14 @@ export interface StepArgs extends ScriptCall {
     secretStdin?: boolean;
 }
 
-/** `user@address:port` (IPv6 bracketed) of a target. */
+/** `user@address:port` (IPv6 bracketed) of a target, and ` via user@bastion:port` when it is reached through one. */
 export function where(t: StepTarget): string {
-    const host = t.address.includes(":") ? `[${t.address}]` : t.address;
-    return `${t.user}@${host}:${t.port}`;
+    return `${sshEndpoint(t.user, t.address, t.port)}${t.via ? ` via ${t.via}` : ""}`;
+}
+
+/** `user@address:port`, IPv6 bracketed. */
+export function sshEndpoint(user: string, address: string, port: number): string {
+    return `${user}@${address.includes(":") ? `[${address}]` : address}:${port}`;
 }
 
 /** The comment lines at the top of a step's create/update text: what runs where, and what deleting it does. */

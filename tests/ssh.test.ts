@@ -174,6 +174,13 @@ describe("the connection of every step", () => {
         }
     });
 
+    test("the command text says which jump host a step goes through (the connection itself is secret in a preview)", () => {
+        const first = (name: string) => reveal<string>(run.byName(name).inputs.create).split("\n")[0];
+        expect(first("worker-1-prepare")).toBe("# kubeadm-pulumi step worker-1-prepare: prepare on worker-1 (ubuntu@192.0.2.11:22 via jump@198.51.100.7:2200)");
+        expect(first("worker-1-token")).toMatch(/ on cp-1 \(ubuntu@192\.0\.2\.10:22 via ubuntu@198\.51\.100\.1:22\)$/);
+        expect(first("worker-2-prepare")).toMatch(/ on worker-2 \(ubuntu@192\.0\.2\.12:22\)$/);
+    });
+
     test("bastion: false connects directly; steps on cp-1 for a worker use cp-1's connection", () => {
         expect(connOf(run, "worker-2-prepare").proxy).toBeUndefined();
         expect(connOf(run, "worker-1-token")).toEqual(connOf(run, "cp-1-init"));
