@@ -400,3 +400,26 @@ describe("reachability check: through a real bastion, pinned host keys (ssh2 ser
         await expect(checkReachable([h], {}, 5000, { SSH_AUTH_SOCK: "/nonexistent/agent.sock" })).rejects.toThrow(/SSH_AUTH_SOCK=\/nonexistent\/agent\.sock does not exist/);
     });
 });
+
+describe("through index.ts (the entry point reads the keys from the stack config)", () => {
+    test("per-host and bastion keys stored as secrets reach the right connections and nothing plain", async () => {
+        const hosts: Record<string, unknown>[] = rawConfig().hosts as Record<string, unknown>[];
+        hosts[1] = { ...hosts[1], privateKey: OTHER_KEY };
+        const run = await runProgram(rawConfig({ hosts, ssh: { user: "ubuntu", privateKey: KEY, bastion: { address: "198.51.100.1", privateKey: BASTION_KEY } } }), {
+            secretKeys: ["ssh", "hosts"],
+            // (a preview: at up, index.ts would dial these documentation addresses)
+            preview: true,
+            loadIndex: () => require("../index"),
+        });
+        expect(run.errors).toEqual([]);
+        const w1 = connOf(run, "worker-1-prepare");
+        expect(w1.privateKey).toBe(OTHER_KEY);
+        expect(w1.proxy?.privateKey).toBe(BASTION_KEY);
+        expect(connOf(run, "cp-1-prepare").privateKey).toBe(KEY);
+        const markers = [KEY, OTHER_KEY, BASTION_KEY].map((k) => k.split("\n")[1].slice(0, 24));
+        for (const r of run.resources) {
+            const plain = plainStrings(r.inputs).join("\n");
+            for (const m of markers) expect(plain).not.toContain(m);
+        }
+    });
+});
