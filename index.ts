@@ -4,8 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./components/cluster";
-import { ConfigError, RawConfig, configWarnings, parseClusterConfig } from "./components/config";
+import { ConfigError, RawConfig, configWarnings, parseClusterConfig, sshKeys } from "./components/config";
 import { renderProblems } from "./components/plan";
+import { agentProblem } from "./components/reach";
 
 const project = pulumi.getProject();
 // The raw strings Pulumi stores (JSON for objects), decoded by the config
@@ -21,13 +22,24 @@ const spec = parseClusterConfig(raw, project, { encoded: true, secretKeys });
 const renderFailures = renderProblems(spec);
 if (renderFailures.length > 0) throw new ConfigError(renderFailures);
 for (const w of configWarnings(spec)) pulumi.log.warn(w);
-// Validated above; from here on the key only travels as a secret.
-const sshPrivateKey = pulumi.secret((JSON.parse(raw.ssh as string) as { privateKey: string }).privateKey);
+// Validated above; from here on the keys only travel as secrets.
+const sshKeyText = sshKeys(raw, { encoded: true });
+const secretsOf = (byHost: Record<string, string>) => Object.fromEntries(Object.entries(byHost).map(([h, k]) => [h, pulumi.secret(k)]));
 // The dashboard certificate's key, when the user supplies one (validated above; a secret, checked above).
 const dashboardKey = spec.addons.dashboard.tlsCertificate
     ? (JSON.parse(raw.addons as string) as { dashboard: { tls: { key: string } } }).dashboard.tls.key
     : undefined;
-const secrets = { sshPrivateKey, ...(dashboardKey !== undefined ? { dashboardTlsKey: pulumi.secret(dashboardKey) } : {}) };
+const secrets = {
+    ...(sshKeyText.sshPrivateKey !== undefined ? { sshPrivateKey: pulumi.secret(sshKeyText.sshPrivateKey) } : {}),
+    hostPrivateKeys: secretsOf(sshKeyText.hostPrivateKeys),
+    bastionPrivateKeys: secretsOf(sshKeyText.bastionPrivateKeys),
+    ...(dashboardKey !== undefined ? { dashboardTlsKey: pulumi.secret(dashboardKey) } : {}),
+};
+if (spec.hosts.some((h) => h.useAgent) && pulumi.runtime.isDryRun()) {
+    // (at up, the reachability check refuses to start without it)
+    const why = agentProblem();
+    if (why) pulumi.log.warn(why);
+}
 
 const cluster = new Cluster(project, { spec, secrets });
 

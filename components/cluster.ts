@@ -77,7 +77,7 @@ export class Cluster extends pulumi.ComponentResource {
 
         // 2. nothing is touched unless every change is one the cluster can take and every host answers
         const accepted = fixedSettingsCheck(name, spec, child);
-        const reachable = args.skipReachabilityCheck ? pulumi.output(undefined) : hostsReachable(spec.hosts);
+        const reachable = args.skipReachabilityCheck ? pulumi.output(undefined) : hostsReachable(spec.hosts, (h) => bastionPrivateKey(h, secrets));
         const ready = pulumi.all([accepted, reachable]);
         this.ready = ready;
 
@@ -161,14 +161,54 @@ export class Cluster extends pulumi.ComponentResource {
     }
 }
 
-/** SSH connection to a host; the private key stays a secret. */
+/** The private key a host's steps sign in with (its own, else ssh.privateKey); undefined with the ssh-agent only. */
+export function hostPrivateKey(host: HostSpec, secrets: ClusterSecrets): pulumi.Output<string> | undefined {
+    return secrets.hostPrivateKeys?.[host.name] ?? secrets.sshPrivateKey;
+}
+
+/** The private key for a host's bastion: the bastion's own, else the host's. */
+export function bastionPrivateKey(host: HostSpec, secrets: ClusterSecrets): pulumi.Output<string> | undefined {
+    return secrets.bastionPrivateKeys?.[host.name] ?? hostPrivateKey(host, secrets);
+}
+
+/**
+ * SSH connection to a host, built from that host's settings only (so a
+ * change to another host's bastion, key or user leaves this host's steps
+ * alone). The command SDK sends it as one secret (@pulumi/command 1.2.1
+ * `remote/command.js` wraps `connection` in `pulumi.secret`), as the provider
+ * stores it, so it does not compare as changed against the state on every
+ * run (the spurious diff of pulumi-command#447; tests/harness.ts models it).
+ *
+ * No `agentSocketPath`: with `ssh.useAgent` the provider finds the agent in
+ * SSH_AUTH_SOCK itself (pulumi-command 1.2.1 `tryGetDefaultAgentSocket`),
+ * because the socket path changes with every login: as an input it would
+ * re-run every step, and a stale path kept in state fails the delete
+ * (`dialAgent` error).
+ */
 export function connection(host: HostSpec, secrets: ClusterSecrets): StepConnection {
+    const key = hostPrivateKey(host, secrets);
+    const b = host.bastion;
+    const bastionKey = b ? bastionPrivateKey(host, secrets) : undefined;
     return {
         host: host.address,
         port: host.port,
         user: host.user,
-        privateKey: pulumi.secret(secrets.sshPrivateKey),
+        ...(key !== undefined ? { privateKey: key } : {}),
+        ...(host.hostKey !== undefined ? { hostKey: host.hostKey } : {}),
         dialErrorLimit: SSH_DIAL_ERROR_LIMIT,
         perDialTimeout: SSH_PER_DIAL_TIMEOUT_SECONDS,
+        ...(b
+            ? {
+                  proxy: {
+                      host: b.address,
+                      port: b.port,
+                      user: b.user,
+                      ...(bastionKey !== undefined ? { privateKey: bastionKey } : {}),
+                      ...(b.hostKey !== undefined ? { hostKey: b.hostKey } : {}),
+                      dialErrorLimit: SSH_DIAL_ERROR_LIMIT,
+                      perDialTimeout: SSH_PER_DIAL_TIMEOUT_SECONDS,
+                  },
+              }
+            : {}),
     };
 }

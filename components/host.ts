@@ -4,7 +4,7 @@ import { HostFacts, checkAgainstEarlier, parseFacts } from "./facts";
 import { ClusterSpec, HostSpec, isControlPlane, minorOf } from "./model";
 import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "./containerd";
 import { library } from "./scripts";
-import { ScriptCall, StepConnection, StepTarget, scriptsStep, step } from "./step";
+import { ScriptCall, StepConnection, StepTarget, scriptsStep, sshEndpoint, step } from "./step";
 import {
     CONTAINERD_VERSION, DOCKER_REPO_BASE, KUBERNETES_REPO_BASE, KubernetesMinor, PAUSE_TAG,
 } from "./versions";
@@ -39,7 +39,8 @@ export interface HostArgs {
 
 /** Where steps on `host` run, for their command text. */
 export function targetOf(host: HostSpec): StepTarget {
-    return { node: host.name, user: host.user, address: host.address, port: host.port };
+    const b = host.bastion;
+    return { node: host.name, user: host.user, address: host.address, port: host.port, ...(b ? { via: sshEndpoint(b.user, b.address, b.port) } : {}) };
 }
 
 /**

@@ -47,6 +47,23 @@ export interface HostSpec {
     labels: Readonly<Record<string, string>>;
     /** Node taints the program keeps on the node (besides kubeadm's control-plane taint). */
     taints: readonly Taint[];
+    /** The jump host SSH goes through to reach this host (`hosts[].bastion`, else `ssh.bastion`); absent: direct. */
+    bastion?: BastionSpec;
+    /** The host's pinned SSH host key, `<type> <base64>` (`hosts[].hostKey`); absent: not checked. */
+    hostKey?: string;
+    /** Authenticate with the ssh-agent at SSH_AUTH_SOCK (`ssh.useAgent`); set only when true. */
+    useAgent?: true;
+}
+
+/** A jump host (bastion): SSH reaches a host through it, as OpenSSH's ProxyJump does. */
+export interface BastionSpec {
+    /** IP address or DNS name of the jump host, as seen from the machine running Pulumi. */
+    address: string;
+    /** SSH user on the jump host (default: the user of the host reached through it). */
+    user: string;
+    port: number;
+    /** The jump host's pinned SSH host key, `<type> <base64>`; absent: not checked. */
+    hostKey?: string;
 }
 
 /** A node taint. */
@@ -219,10 +236,14 @@ export interface ClusterSpec {
     addons: AddonsSpec;
 }
 
-/** The SSH private key and other secret inputs; kept apart from the plain model so it can be logged and compared. */
+/** The SSH private keys; kept apart from the plain model so it can be logged and compared. All Pulumi secrets. */
 export interface ClusterSecrets {
-    /** PEM/OpenSSH private key, a Pulumi secret. */
-    sshPrivateKey: import("@pulumi/pulumi").Output<string>;
+    /** `ssh.privateKey` (PEM/OpenSSH); absent when every host has its own key or the ssh-agent is used. */
+    sshPrivateKey?: import("@pulumi/pulumi").Output<string>;
+    /** `hosts[].privateKey`, by host name: overrides sshPrivateKey for that host. */
+    hostPrivateKeys?: Readonly<Record<string, import("@pulumi/pulumi").Output<string>>>;
+    /** The private key of each host's bastion, by host name, when the bastion has its own (`bastion.privateKey`); otherwise the host's key is used. */
+    bastionPrivateKeys?: Readonly<Record<string, import("@pulumi/pulumi").Output<string>>>;
     /** Private key (PEM) of the dashboard certificate the user supplied (`addons.dashboard.tls.key`), a Pulumi secret. */
     dashboardTlsKey?: import("@pulumi/pulumi").Output<string>;
 }

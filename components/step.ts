@@ -20,6 +20,23 @@ import { ScriptName, ScriptVars, StepAction, remoteCommand, renderInstallScript,
 
 export type StepConnection = pulumi.Input<command.types.input.remote.ConnectionArgs>;
 
+/**
+ * Connection fields the command provider only uses to pace its dial retries
+ * (SSH_DIAL_ERROR_LIMIT, SSH_PER_DIAL_TIMEOUT_SECONDS in cluster.ts). Every
+ * step ignores changes to them: retuning them is no reason to run a step
+ * again, and the values a delete finds in state work as well. Every other
+ * connection field stays a real input, because a delete runs with the
+ * connection stored in state: a changed host, port, user, key, host key or
+ * bastion must reach the state, even though that runs each step's update
+ * (pulumi-command 1.2.1 diffs the connection like any input: pulumi-command#447).
+ */
+export const CONNECTION_IGNORE_CHANGES: readonly string[] = [
+    "connection.dialErrorLimit",
+    "connection.perDialTimeout",
+    "connection.proxy.dialErrorLimit",
+    "connection.proxy.perDialTimeout",
+];
+
 /** The host a step runs on, for its command text: the comment lines say what runs where (the connection itself is secret in the preview). */
 export interface StepTarget {
     /** Node name of the host the step runs on. */
@@ -27,6 +44,8 @@ export interface StepTarget {
     user: string;
     address: string;
     port: number;
+    /** The jump host the step goes through, `user@address:port` (absent: direct). */
+    via?: string;
 }
 
 /** A script, its variables (all known from the validated config, so every command text is known at preview) and a one-line description. */
@@ -51,10 +70,14 @@ export interface StepArgs extends ScriptCall {
     secretStdin?: boolean;
 }
 
-/** `user@address:port` (IPv6 bracketed) of a target. */
+/** `user@address:port` (IPv6 bracketed) of a target, and ` via user@bastion:port` when it is reached through one. */
 export function where(t: StepTarget): string {
-    const host = t.address.includes(":") ? `[${t.address}]` : t.address;
-    return `${t.user}@${host}:${t.port}`;
+    return `${sshEndpoint(t.user, t.address, t.port)}${t.via ? ` via ${t.via}` : ""}`;
+}
+
+/** `user@address:port`, IPv6 bracketed. */
+export function sshEndpoint(user: string, address: string, port: number): string {
+    return `${user}@${address.includes(":") ? `[${address}]` : address}:${port}`;
 }
 
 /** The comment lines at the top of a step's create/update text: what runs where, and what deleting it does. */
@@ -123,6 +146,8 @@ function commandResource(
     }, {
         ...opts,
         additionalSecretOutputs: secret ? ["stdout", "stderr"] : undefined,
+        // Retuned dial retries are no reason to run a step again (cluster.ts CONNECTION_IGNORE_CHANGES).
+        ignoreChanges: [...CONNECTION_IGNORE_CHANGES, ...(opts.ignoreChanges ?? [])],
     });
 }
 

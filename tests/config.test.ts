@@ -42,6 +42,17 @@ const fakeKey = (cipher = "none") => openSshPrivateKey(cipher);
 
 const KEY = fakeKey();
 
+/** An OpenSSH public key line of `type` (the blob holds the type and 32 filler bytes: enough for the config check). */
+function pubKey(type: string, comment = ""): string {
+    const t = Buffer.from(type, "latin1");
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(t.length);
+    const body = Buffer.concat([len, t, Buffer.alloc(4, 0), Buffer.alloc(32, 7)]);
+    return `${type} ${body.toString("base64")}${comment ? ` ${comment}` : ""}`;
+}
+const HOST_KEY = pubKey("ssh-ed25519");
+const ECDSA_KEY = pubKey("ecdsa-sha2-nistp256");
+
 /** The smallest valid config: one host with both roles and the SSH key. */
 function minimal(): RawConfig {
     return {
@@ -141,6 +152,32 @@ const badConfigs: [string, RawConfig, string, string][] = [
     ["ssh port", withChange((c) => (c["ssh"] = { port: 0, privateKey: KEY })), "ssh.port", "from 1 to 65535 (e.g. 22)"],
     ["ssh user", withChange((c) => (c["ssh"] = { user: "-oProxyCommand=x", privateKey: KEY })), "ssh.user", "not a valid user name"],
     ["ssh key typo", withChange((c) => (c["ssh"] = { usr: "ubuntu", privateKey: KEY })), "ssh.usr", `did you mean "user"?`],
+    // bastions, per-host keys, the agent, pinned host keys
+    ["ssh.useAgent not a boolean", withChange((c) => (c["ssh"] = { useAgent: "yes", privateKey: KEY })), "ssh.useAgent", "must be true or false"],
+    ["ssh.agent alias", withChange((c) => (c["ssh"] = { agent: true, privateKey: KEY })), "ssh.agent", `did you mean "useAgent"?`],
+    ["no key for some hosts", withChange((c) => {
+        c["ssh"] = { user: "ubuntu" };
+        host(c, 0)["privateKey"] = KEY;
+    }), "ssh.privateKey", "(hosts[1], hosts[2] have no privateKey of their own): run `pulumi config set --secret --path ssh.privateKey"],
+    ["per-host key malformed", withChange((c) => (host(c, 2)["privateKey"] = "hunter2")), "hosts[2].privateKey", "run `pulumi config set --secret --path 'hosts[2].privateKey' < ~/.ssh/id_ed25519`"],
+    ["per-host key is a public key", withChange((c) => (host(c, 1)["privateKey"] = HOST_KEY)), "hosts[1].privateKey", "is a public key"],
+    ["ssh.bastion a string", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = "jump.example.com")), "ssh.bastion", `(write ssh.bastion: {address: "jump.example.com"})`],
+    ["ssh.bastion without address", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = { user: "jump" })), "ssh.bastion.address", "is required: the IP address or DNS name of the jump host"],
+    ["ssh.bastion bad port", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = { address: "192.0.2.1", port: 70000 })), "ssh.bastion.port", "not a valid port"],
+    ["ssh.bastion bad user", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = { address: "192.0.2.1", user: "jump@192.0.2.1" })), "ssh.bastion.user", "put only the user name here"],
+    ["ssh.bastion key typo", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = { host: "192.0.2.1" })), "ssh.bastion.host", `did you mean "address"?`],
+    ["ssh.bastion false", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = false)), "ssh.bastion", "false is only meaningful on a host"],
+    ["ssh.bastion key malformed", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = { address: "192.0.2.1", privateKey: "~/.ssh/jump" })), "ssh.bastion.privateKey", "looks like a file path"],
+    ["host bastion true", withChange((c) => (host(c, 1)["bastion"] = true)), "hosts[1].bastion", "or false to connect to it directly"],
+    ["host bastion none", withChange((c) => (host(c, 1)["bastion"] = "none")), "hosts[1].bastion", "write bastion: false"],
+    ["host bastion bad address", withChange((c) => (host(c, 1)["bastion"] = { address: "0.0.0.0" })), "hosts[1].bastion.address", "give the jump host's real IP address"],
+    ["host bastion alias", withChange((c) => (host(c, 1)["jumpHost"] = { address: "192.0.2.1" })), "hosts[1].jumpHost", `did you mean "bastion"?`],
+    ["hostKey garbage", withChange((c) => (host(c, 0)["hostKey"] = "AAAAC3NzaC1lZDI1NTE5")), "hosts[0].hostKey", "is not an SSH public host key line"],
+    ["hostKey several lines", withChange((c) => (host(c, 0)["hostKey"] = `192.0.2.10 ${HOST_KEY}\n192.0.2.10 ${ECDSA_KEY}`)), "hosts[0].hostKey", "holds 2 lines: give one key"],
+    ["hostKey rsa", withChange((c) => (host(c, 0)["hostKey"] = `192.0.2.10 ${pubKey("ssh-rsa")}`)), "hosts[0].hostKey", "an RSA host key cannot be pinned"],
+    ["hostKey damaged", withChange((c) => (host(c, 0)["hostKey"] = `ssh-ed25519 ${pubKey("ssh-rsa").split(" ")[1]}`)), "hosts[0].hostKey", "is damaged"],
+    ["hostKey not a string", withChange((c) => (host(c, 0)["hostKey"] = ["ssh-ed25519"])), "hosts[0].hostKey", "must be a string, got a list"],
+    ["bastion hostKey rsa", withChange((c) => ((c["ssh"] as Mutable)["bastion"] = { address: "192.0.2.1", hostKey: pubKey("ssh-rsa") })), "ssh.bastion.hostKey", "pin the jump host's ed25519"],
     ["version without patch", withChange((c) => (c["kubernetesVersion"] = "1.36")), "kubernetesVersion", `"1.36.4" (the latest 1.36 patch)`],
     ["version as a YAML number", withChange((c) => (c["kubernetesVersion"] = 1.35)), "kubernetesVersion", `"1.35.8"`],
     ["unsupported minor", withChange((c) => (c["kubernetesVersion"] = "1.30.2")), "kubernetesVersion", "1.35, 1.36, 1.37"],

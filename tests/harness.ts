@@ -30,7 +30,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "../components/cluster";
-import { parseClusterConfig, RawConfig } from "../components/config";
+import { parseClusterConfig, RawConfig, sshKeys } from "../components/config";
 import { HostFacts } from "../components/facts";
 
 /** The marker Pulumi puts on secret values it serialises. */
@@ -280,6 +280,20 @@ export function rawConfig(overrides: Partial<RawConfig> = {}, workers = 2): RawC
     };
 }
 
+/** `news` with the value at `path` taken from `olds` (removed when olds has none), as ignoreChanges does. */
+function resetPath(news: Record<string, unknown>, olds: Record<string, unknown>, path: string[]): Record<string, unknown> {
+    const [key, ...rest] = path;
+    const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+    if (rest.length === 0) {
+        const out = { ...news };
+        if (key in olds) out[key] = olds[key];
+        else delete out[key];
+        return out;
+    }
+    if (!isObj(news[key]) || !isObj(olds[key])) return news;
+    return { ...news, [key]: resetPath(news[key] as Record<string, unknown>, olds[key] as Record<string, unknown>, rest) };
+}
+
 function sameJson(a: unknown, b: unknown): boolean {
     return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -452,15 +466,19 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
             const ignored = optsByName.get(args.name)?.ignoreChanges ?? [];
             let inputs = reveal<Record<string, unknown>>(args.inputs);
             if (prev) {
-                for (const p of ignored) {
-                    if (p in prev.inputs) inputs = { ...inputs, [p]: prev.inputs[p] };
-                    else delete inputs[p];
-                }
+                // ignoreChanges: the old value at each (dotted) path, through secrets (pulumi PropertyPath.Reset)
+                for (const p of ignored) inputs = resetPath(inputs, prev.inputs, p.split("."));
             }
+            // The command provider keeps `connection` as ONE secret in its state
+            // (provider:"secret"); a new connection that is not wholly secret
+            // (a plain object with a secret key inside) compares as changed on
+            // every run (pulumi-command#447, pulumi-go-provider#106).
+            const isCommandType = type === "command:remote:Command";
+            const connectionSecretnessDiffers = isCommandType && prev !== undefined && !isSecretValue((args.inputs as Record<string, unknown>).connection);
             let op: Operation;
             if (!prev) op = "create";
             else if (replace.has(args.name)) op = "replace";
-            else if (sameJson(inputs, prev.inputs)) op = "same";
+            else if (sameJson(inputs, prev.inputs) && !connectionSecretnessDiffers) op = "same";
             else op = "update";
             operations.push({ name: args.name, op });
 
@@ -526,10 +544,17 @@ export async function runProgram(raw: RawConfig, opts: RunOptions = {}): Promise
             indexExports = opts.loadIndex();
         } else {
             const spec = parseClusterConfig(raw, "kubeadm-cluster");
-            const sshPrivateKey = pulumi.secret((raw.ssh as { privateKey: string }).privateKey);
+            const keys = sshKeys(raw);
+            const secretsOf = (byHost: Record<string, string>) => Object.fromEntries(Object.entries(byHost).map(([h, k]) => [h, pulumi.secret(k)]));
             const dashboardKey = (raw.addons as { dashboard?: { tls?: { key?: string } } } | undefined)?.dashboard?.tls?.key;
+            const secrets = {
+                ...(dashboardKey ? { dashboardTlsKey: pulumi.secret(dashboardKey) } : {}),
+                ...(keys.sshPrivateKey !== undefined ? { sshPrivateKey: pulumi.secret(keys.sshPrivateKey) } : {}),
+                hostPrivateKeys: secretsOf(keys.hostPrivateKeys),
+                bastionPrivateKeys: secretsOf(keys.bastionPrivateKeys),
+            };
             cluster = new Cluster("kubeadm-cluster", {
-                spec, secrets: { sshPrivateKey, ...(dashboardKey ? { dashboardTlsKey: pulumi.secret(dashboardKey) } : {}) }, skipReachabilityCheck: opts.checkReachability !== true,
+                spec, secrets, skipReachabilityCheck: opts.checkReachability !== true,
             }, { transformations: [record] });
         }
 

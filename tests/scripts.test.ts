@@ -471,7 +471,7 @@ describe("remoteCommand", () => {
         if (user === "root") {
             expect(cmd).not.toContain("sudo");
         } else {
-            expect(cmd).toContain("if ! sudo -n true");
+            expect(cmd).toContain("if ! kp_sudo=$(sudo -n true 2>&1 </dev/null); then");
             expect(cmd).toContain("user ubuntu cannot run sudo without a password on this host: add '\\''ubuntu ALL=(ALL) NOPASSWD:ALL'\\'' to /etc/sudoers.d/ubuntu");
             expect(cmd).toContain(`sudo -n bash -c "$(cat <<'${SCRIPT_DELIMITER}'`);
         }
@@ -492,8 +492,26 @@ describe("remoteCommand", () => {
         const r = run("sh", ["-c", cmd], "", { ...process.env, PATH: `${bin}:${process.env.PATH}` });
         expect(r.status).toBe(1);
         expect(r.stdout).toBe("");
-        expect(r.stderr).toBe(`${sudoMessage("deploy")}\n`);
-        expect(sudoMessage("deploy")).toBe("user deploy cannot run sudo without a password on this host: add 'deploy ALL=(ALL) NOPASSWD:ALL' to /etc/sudoers.d/deploy (visudo -f /etc/sudoers.d/deploy)");
+        expect(r.stderr).toBe(`${sudoMessage("deploy")}\n  (sudo -n true said: sudo: a password is required)\n`);
+        expect(sudoMessage("deploy")).toBe("user deploy cannot run sudo without a password on this host: add 'deploy ALL=(ALL) NOPASSWD:ALL' to /etc/sudoers.d/deploy (visudo -f /etc/sudoers.d/deploy); if sudo wants a tty, also 'Defaults:deploy !requiretty'");
+    });
+
+    it("says what sudo said: requiretty, no sudo at all", () => {
+        const bin = fs.mkdtempSync(path.join(tmpRoot, "fake-sudo-"));
+        fs.writeFileSync(path.join(bin, "sudo"), "#!/bin/sh\necho 'sudo: sorry, you must have a tty to run sudo' >&2\nexit 1\n", { mode: 0o755 });
+        const cmd = remoteCommand("echo should-not-run\n", { user: "deploy", step: "s" });
+        const tty = run("sh", ["-c", cmd], "", { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+        expect(tty.status).toBe(1);
+        expect(tty.stderr).toBe(`${sudoMessage("deploy")}\n  (sudo -n true said: sudo: sorry, you must have a tty to run sudo)\n`);
+        expect(tty.stderr).toContain("also 'Defaults:deploy !requiretty'");
+        // no sudo on PATH: a directory with only sh in it
+        const bare = fs.mkdtempSync(path.join(tmpRoot, "no-sudo-"));
+        fs.symlinkSync(spawnSync("sh", ["-c", "command -v sh"], { encoding: "utf8" }).stdout.trim(), path.join(bare, "sh"));
+        const none = run(path.join(bare, "sh"), ["-c", cmd], "", { PATH: bare });
+        expect(none.status).toBe(1);
+        expect(none.stdout).toBe("");
+        expect(none.stderr.startsWith(`${sudoMessage("deploy")}\n  (sudo -n true said: `)).toBe(true);
+        expect(none.stderr).toMatch(/sudo: (not found|command not found)\)\n$/);
     });
 
     it("runs the script under sudo -n with stdin when sudo works", () => {

@@ -3,8 +3,9 @@ import { Role, ROLES, Taint } from "../model";
 import { IpAddress, parseIp, formatIp } from "../net";
 import { Problems, isObject, isAbsent, child, item, show, describe, quoteList, closest, checkKeys, parsePort, parseUser } from "./problems";
 import { isDnsLabel, suggestNodeName, classifyAddress, unusableIp, isLoopback } from "./addresses";
+import { ParsedBastion, parseBastion, parseHostKey, privateKeyProblem } from "./ssh";
 
-const HOST_KEYS = ["name", "address", "internalAddress", "roles", "user", "port", "labels", "taints"] as const;
+const HOST_KEYS = ["name", "address", "internalAddress", "roles", "user", "port", "privateKey", "bastion", "hostKey", "labels", "taints"] as const;
 const HOST_ALIASES: Record<string, string> = {
     hostname: "name",
     host: "address",
@@ -21,6 +22,15 @@ const HOST_ALIASES: Record<string, string> = {
     sshUser: "user",
     username: "user",
     sshPort: "port",
+    key: "privateKey",
+    sshKey: "privateKey",
+    jumpHost: "bastion",
+    jump: "bastion",
+    proxy: "bastion",
+    proxyJump: "bastion",
+    hostPublicKey: "hostKey",
+    knownHost: "hostKey",
+    sshHostKey: "hostKey",
 };
 
 export interface ParsedHost {
@@ -35,6 +45,11 @@ export interface ParsedHost {
     port?: number;
     labels?: Record<string, string>;
     taints?: Taint[];
+    /** hosts[].privateKey is set (validated or reported; the value stays in the raw config). */
+    hasKey?: boolean;
+    /** hosts[].bastion: a bastion of its own, or false for "connect directly, whatever ssh.bastion says". */
+    bastion?: ParsedBastion | false;
+    hostKey?: string;
 }
 
 /** A Kubernetes qualified name (label and taint keys): optional DNS-subdomain prefix, then a name of at most 63 characters. */
@@ -257,6 +272,29 @@ export function parseHosts(raw: unknown, problems: Problems): ParsedHost[] {
         if (!isAbsent(h["port"])) {
             const p = parsePort(h["port"], child(path, "port"), problems, 22);
             if (p !== undefined) host.port = p;
+        }
+
+        // per-host key, bastion and pinned host key
+        if (!isAbsent(h["privateKey"])) {
+            host.hasKey = true;
+            const why = privateKeyProblem(h["privateKey"], `${path}.privateKey`);
+            if (why) problems.add(child(path, "privateKey"), why);
+        }
+        const bastion = h["bastion"];
+        // (`pulumi config set --path 'hosts[1].bastion' false` stores the string "false")
+        if (bastion === false || bastion === "false") {
+            host.bastion = false;
+        } else if (bastion === true) {
+            problems.add(child(path, "bastion"), `true is not a bastion: give {address, user?, port?} for this host, or false to connect to it directly (ssh.bastion is the default)`);
+        } else if (bastion === "none" || bastion === "direct") {
+            problems.add(child(path, "bastion"), `${show(bastion)} is read as a host name: write bastion: false to connect to this host directly`);
+        } else if (!isAbsent(bastion)) {
+            const b = parseBastion(bastion, child(path, "bastion"), problems);
+            if (b) host.bastion = b;
+        }
+        if (!isAbsent(h["hostKey"])) {
+            const k = parseHostKey(h["hostKey"], child(path, "hostKey"), problems);
+            if (k !== undefined) host.hostKey = k;
         }
     });
 

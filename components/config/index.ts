@@ -17,7 +17,7 @@ import { AddonsSpec, ApiServerSpec, ClusterSpec, CniChoice, HostSpec, KubeadmSpe
 import { IpAddress, Cidr, formatIp, formatCidr, cidrContains } from "../net";
 import { Problems, child, item, isObject, checkNulBytes, redacted, show } from "./problems";
 import { KUBERNETES_MINORS } from "../versions";
-import { DEFAULT_SSH_USER, DEFAULT_SSH_PORT, parseSsh, privateKeyProblem } from "./ssh";
+import { DEFAULT_SSH_USER, DEFAULT_SSH_PORT, DEFAULT_BASTION_PORT, PRIVATE_KEY_FIX, AGENT_FIX, ParsedBastion, hasPlainKey, parseSsh, privateKeyProblem } from "./ssh";
 import { parseHosts } from "./hosts";
 import { parseKubernetesVersion } from "./version";
 import { DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, DEFAULT_DNS_DOMAIN, DEFAULT_CNI, parseNetwork, checkPodSubnetSize } from "./network";
@@ -32,7 +32,8 @@ import { RawAddons, defaultDashboardHost, parseAddons } from "./addons";
 
 export { ConfigError, ConfigProblem, editDistance, closest } from "./problems";
 export { isDnsLabel, dnsNameProblem, isDnsName } from "./addresses";
-export { DEFAULT_SSH_USER, DEFAULT_SSH_PORT, privateKeyProblem };
+export { DEFAULT_SSH_USER, DEFAULT_SSH_PORT, DEFAULT_BASTION_PORT, privateKeyProblem };
+export { hostKeyFingerprint } from "./ssh";
 export { DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, DEFAULT_DNS_DOMAIN, DEFAULT_CNI, DEFAULT_API_SERVER_PORT, DEFAULT_PROXY_MODE };
 
 /** The raw stack config values exactly as `pulumi.Config#getObject`/`get` return them (unknown types: users write YAML). */
@@ -67,8 +68,13 @@ export interface ParseOptions {
     encoded?: boolean;
 }
 
-/** Sections the program accepts as secrets: they never reach a command text or plain state. */
-const SECRET_SECTIONS: readonly string[] = ["ssh", "addons"];
+/**
+ * Sections the program accepts as secrets: they never reach a command text or
+ * plain state. `hosts` because `pulumi config set --secret --path
+ * 'hosts[0].privateKey'` marks its whole top-level key secret; `addons` for
+ * addons.dashboard.tls.key.
+ */
+const SECRET_SECTIONS: readonly string[] = ["ssh", "hosts", "addons"];
 
 const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd", "addons"];
 
@@ -79,7 +85,7 @@ function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<
             problems.add(
                 key,
                 `is stored as a secret, but the program writes its values into the commands shown by pulumi preview and into plain stack state ` +
-                    `(they are not secret to Kubernetes either): set it without --secret. Only ssh (its privateKey) and addons (addons.dashboard.tls.key) are kept secret`,
+                    `(they are not secret to Kubernetes either): set it without --secret. Only private keys are kept secret (ssh and hosts, which hold SSH keys, and addons, for addons.dashboard.tls.key)`,
             );
         }
     }
@@ -167,12 +173,27 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
                 `\`pulumi config set --secret --path addons.dashboard.tls.key < dashboard.key\`, and remove the plain copy from git history if it was committed`,
         );
     }
-    if (opts.secretKeys !== undefined && !secret.has("ssh") && isObject(sections.ssh) && typeof (sections.ssh as Record<string, unknown>)["privateKey"] === "string") {
-        problems.add(
-            "ssh.privateKey",
+    // Every private key must be stored as a secret (`--secret`); a key in a
+    // section that is not secret is in plain text in Pulumi.<stack>.yaml.
+    if (opts.secretKeys !== undefined) {
+        const plain = (key: string) =>
             `is stored in plain text in Pulumi.<stack>.yaml (it was set without --secret): set it again as a secret with ` +
-                `\`pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519\`, and remove the plain copy from git history if it was committed`,
-        );
+            `\`pulumi config set --secret --path ${/[[\]]/.test(key) ? `'${key}'` : key} < ~/.ssh/id_ed25519\`, and remove the plain copy from git history if it was committed`;
+        const rawSsh = sections.ssh;
+        if (!secret.has("ssh") && hasPlainKey(rawSsh)) problems.add("ssh.privateKey", plain("ssh.privateKey"));
+        if (!secret.has("ssh") && isObject(rawSsh) && hasPlainKey(rawSsh["bastion"])) problems.add("ssh.bastion.privateKey", plain("ssh.bastion.privateKey"));
+        if (!secret.has("hosts") && Array.isArray(sections.hosts)) {
+            sections.hosts.forEach((h: unknown, i: number) => {
+                if (hasPlainKey(h)) problems.add(`hosts[${i}].privateKey`, plain(`hosts[${i}].privateKey`));
+                if (isObject(h) && hasPlainKey(h["bastion"])) problems.add(`hosts[${i}].bastion.privateKey`, plain(`hosts[${i}].bastion.privateKey`));
+            });
+        }
+    }
+    // Every host needs a way to sign in: its own key, ssh.privateKey or the agent.
+    if (!ssh.hasKey && !ssh.useAgent && (hosts.length === 0 || hosts.some((h) => !h.hasKey))) {
+        const without = hosts.filter((h) => !h.hasKey).map((h) => `hosts[${h.index}]`);
+        const some = hosts.some((h) => h.hasKey) ? ` (${without.join(", ")} ${without.length === 1 ? "has" : "have"} no privateKey of ${without.length === 1 ? "its" : "their"} own)` : "";
+        problems.add("ssh.privateKey", `no SSH private key is set${some}: ${PRIVATE_KEY_FIX}, ${AGENT_FIX}`);
     }
 
     // Cross-section checks.
@@ -233,6 +254,13 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
             taints: h.taints ?? [],
         };
         if (h.internalAddress !== undefined) spec.internalAddress = h.internalAddress;
+        const bastion: ParsedBastion | undefined = h.bastion === false ? undefined : (h.bastion ?? ssh.bastion);
+        if (bastion) {
+            spec.bastion = { address: bastion.address, user: bastion.user ?? spec.user, port: bastion.port };
+            if (bastion.hostKey !== undefined) spec.bastion.hostKey = bastion.hostKey;
+        }
+        if (h.hostKey !== undefined) spec.hostKey = h.hostKey;
+        if (ssh.useAgent) spec.useAgent = true;
         return spec;
     });
     const firstControlPlane = hostSpecs.find((h) => h.roles.includes("control-plane")) as HostSpec;
@@ -332,6 +360,41 @@ function resolveAddons(raw: RawAddons, hosts: readonly { name?: string; roles?: 
     };
     if (raw.imageRegistry) spec.imageRegistry = raw.imageRegistry;
     return spec;
+}
+
+/** The private keys of a config that parseClusterConfig accepted, as plain strings (wrap them in `pulumi.secret`). */
+export interface SshKeys {
+    /** ssh.privateKey */
+    sshPrivateKey?: string;
+    /** hosts[].privateKey by host name */
+    hostPrivateKeys: Record<string, string>;
+    /** By host name: the key of the host's bastion when the bastion has its own (hosts[].bastion.privateKey, else ssh.bastion.privateKey unless the host opted out). */
+    bastionPrivateKeys: Record<string, string>;
+}
+
+/**
+ * Pick the private keys out of the raw config (decoded as parseClusterConfig
+ * decodes it with `encoded`). Only call it on a config that parsed: the
+ * values were validated there.
+ */
+export function sshKeys(raw: RawConfig, opts: { encoded?: boolean } = {}): SshKeys {
+    const decode = (v: unknown): unknown => (opts.encoded && typeof v === "string" ? JSON.parse(v) : v);
+    const sshRaw = decode(raw.ssh);
+    const hostsRaw = decode(raw.hosts);
+    const keyOf = (v: unknown): string | undefined => (hasPlainKey(v) ? (v["privateKey"] as string) : undefined);
+    const out: SshKeys = { hostPrivateKeys: {}, bastionPrivateKeys: {} };
+    const sshKey = keyOf(sshRaw);
+    if (sshKey !== undefined) out.sshPrivateKey = sshKey;
+    const clusterBastionKey = isObject(sshRaw) ? keyOf(sshRaw["bastion"]) : undefined;
+    for (const h of Array.isArray(hostsRaw) ? hostsRaw : []) {
+        if (!isObject(h) || typeof h["name"] !== "string") continue;
+        const own = keyOf(h);
+        if (own !== undefined) out.hostPrivateKeys[h["name"]] = own;
+        const b = h["bastion"];
+        const bastionKey = b === false || b === "false" ? undefined : isObject(b) ? keyOf(b) : clusterBastionKey;
+        if (bastionKey !== undefined) out.bastionPrivateKeys[h["name"]] = bastionKey;
+    }
+    return out;
 }
 
 /** Re-exported for callers that validate addresses the same way. */

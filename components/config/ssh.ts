@@ -1,34 +1,72 @@
-/** The `ssh` section (the private key is validated here, never quoted in a message). */
+/** The `ssh` section and the SSH settings hosts share with it: keys (validated here, never quoted in a message), bastions, pinned host keys. */
 import * as crypto from "crypto";
-import { Problems, isObject, isAbsent, describe, checkKeys, parsePort, parseUser } from "./problems";
+import { Problems, Obj, isObject, isAbsent, describe, show, child, checkKeys, parsePort, parseUser } from "./problems";
+import { classifyAddress, unusableIp } from "./addresses";
 
 /** SSH user when neither `ssh.user` nor a host's `user` is set: the account cloud images and bare installs share. */
 export const DEFAULT_SSH_USER = "root";
 /** SSH port when neither `ssh.port` nor a host's `port` is set: the IANA-assigned SSH port (RFC 4253). */
 export const DEFAULT_SSH_PORT = 22;
+/** Port of a bastion whose `port` is not set: the SSH port, as OpenSSH's ProxyJump assumes. */
+export const DEFAULT_BASTION_PORT = 22;
 
-const PRIVATE_KEY_FIX = "run `pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519`";
+export const PRIVATE_KEY_FIX = "run `pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519`";
+export const AGENT_FIX = "or set `ssh.useAgent: true` to sign with your ssh-agent";
 
-const SSH_KEYS = ["user", "port", "privateKey"] as const;
-const SSH_ALIASES: Record<string, string> = { key: "privateKey", privateKeyFile: "privateKey", username: "user" };
+const SSH_KEYS = ["user", "port", "privateKey", "useAgent", "bastion"] as const;
+const SSH_ALIASES: Record<string, string> = {
+    key: "privateKey",
+    privateKeyFile: "privateKey",
+    username: "user",
+    agent: "useAgent",
+    sshAgent: "useAgent",
+    agentSocketPath: "useAgent",
+    jumpHost: "bastion",
+    jump: "bastion",
+    proxy: "bastion",
+    proxyJump: "bastion",
+};
+const BASTION_KEYS = ["address", "user", "port", "privateKey", "hostKey"] as const;
+const BASTION_ALIASES: Record<string, string> = {
+    host: "address",
+    ip: "address",
+    username: "user",
+    key: "privateKey",
+    sshKey: "privateKey",
+    hostPublicKey: "hostKey",
+    knownHost: "hostKey",
+};
+
+/** A parsed bastion; `user` unset means "the user of the host reached through it". */
+export interface ParsedBastion {
+    address: string;
+    user?: string;
+    port: number;
+    hostKey?: string;
+    /** The config has its own privateKey (validated; the value stays in the raw config). */
+    hasKey: boolean;
+}
 
 export interface ParsedSsh {
     user: string;
     port: number;
+    useAgent: boolean;
+    /** ssh.privateKey is set (validated or reported). */
+    hasKey: boolean;
+    bastion?: ParsedBastion;
 }
 
 export function parseSsh(raw: unknown, problems: Problems): ParsedSsh {
-    const result: ParsedSsh = { user: DEFAULT_SSH_USER, port: DEFAULT_SSH_PORT };
-    if (isAbsent(raw)) {
-        problems.add("ssh.privateKey", `no SSH private key is set: ${PRIVATE_KEY_FIX}`);
-        return result;
-    }
+    const result: ParsedSsh = { user: DEFAULT_SSH_USER, port: DEFAULT_SSH_PORT, useAgent: false, hasKey: false };
+    // (a missing key is reported by the caller, once it knows whether every host has its own or the agent is used)
+    if (isAbsent(raw)) return result;
     if (!isObject(raw)) {
         problems.add(
             "ssh",
             `must be an object with user, port and privateKey, got ${describe(raw)}: set its fields, ` +
                 `e.g. \`pulumi config set --path ssh.user ubuntu\` and ${PRIVATE_KEY_FIX.replace(/^run /, "")}`,
         );
+        result.hasKey = true; // (not "missing": reported above)
         return result;
     }
     checkKeys(raw, SSH_KEYS, "ssh", problems, SSH_ALIASES);
@@ -40,16 +78,155 @@ export function parseSsh(raw: unknown, problems: Problems): ParsedSsh {
         const p = parsePort(raw["port"], "ssh.port", problems, 22);
         if (p !== undefined) result.port = p;
     }
-    const keyProblem = privateKeyProblem(raw["privateKey"]);
-    if (keyProblem) problems.add("ssh.privateKey", keyProblem);
+    if (!isAbsent(raw["useAgent"])) {
+        const a = raw["useAgent"];
+        // (`pulumi config set --path ssh.useAgent true` stores the string "true")
+        if (typeof a === "boolean") result.useAgent = a;
+        else if (a === "true" || a === "false") result.useAgent = a === "true";
+        else {
+            problems.add(
+                "ssh.useAgent",
+                `must be true or false, got ${describe(a)}: true signs with the ssh-agent whose socket is in SSH_AUTH_SOCK ` +
+                    `where pulumi runs (the provider reads it; a socket path is not configurable here, it changes with every login)`,
+            );
+        }
+    }
+    if (!isAbsent(raw["privateKey"])) {
+        result.hasKey = true;
+        const keyProblem = privateKeyProblem(raw["privateKey"]);
+        if (keyProblem) problems.add("ssh.privateKey", keyProblem);
+    }
+    if (!isAbsent(raw["bastion"])) {
+        if (raw["bastion"] === false) {
+            problems.add("ssh.bastion", `false is only meaningful on a host (hosts[].bastion: false opts one host out of ssh.bastion): remove ssh.bastion to connect directly`);
+        } else {
+            const b = parseBastion(raw["bastion"], "ssh.bastion", problems);
+            if (b) result.bastion = b;
+        }
+    }
     return result;
+}
+
+/**
+ * A bastion object `{address, user?, port?, privateKey?, hostKey?}` at `path`
+ * (`ssh.bastion` or `hosts[i].bastion`); undefined when it has problems
+ * (reported).
+ */
+export function parseBastion(raw: unknown, path: string, problems: Problems): ParsedBastion | undefined {
+    const example = `e.g. {address: bastion.example.com, user: jump}`;
+    if (!isObject(raw)) {
+        const hint = typeof raw === "string" ? ` (write ${path}: {address: ${show(raw)}})` : "";
+        problems.add(path, `must be an object with address and optionally user, port, privateKey, hostKey, got ${describe(raw)}${hint}: ${example}`);
+        return undefined;
+    }
+    checkKeys(raw, BASTION_KEYS, path, problems, BASTION_ALIASES);
+    const before = problems.count;
+    const out: ParsedBastion = { address: "", port: DEFAULT_BASTION_PORT, hasKey: false };
+    const address = raw["address"];
+    if (isAbsent(address) || address === "") {
+        problems.add(child(path, "address"), `is required: the IP address or DNS name of the jump host, as this machine reaches it (${example})`);
+    } else if (typeof address !== "string") {
+        problems.add(child(path, "address"), `must be a string, got ${describe(address)}: give the jump host's IP address or DNS name`);
+    } else {
+        const a = classifyAddress(address, child(path, "port"));
+        if (!a.ok) problems.add(child(path, "address"), `${show(address)} is not a valid address: ${a.reason}`);
+        else if (a.ip && unusableIp(a.ip)) problems.add(child(path, "address"), `${show(address)} is ${unusableIp(a.ip)}: give the jump host's real IP address or DNS name`);
+        else out.address = a.value;
+    }
+    if (!isAbsent(raw["user"])) {
+        const u = parseUser(raw["user"], child(path, "user"), problems);
+        if (u !== undefined) out.user = u;
+    }
+    if (!isAbsent(raw["port"])) {
+        const p = parsePort(raw["port"], child(path, "port"), problems, 22);
+        if (p !== undefined) out.port = p;
+    }
+    if (!isAbsent(raw["privateKey"])) {
+        out.hasKey = true;
+        const why = privateKeyProblem(raw["privateKey"], `${path}.privateKey`);
+        if (why) problems.add(child(path, "privateKey"), why);
+    }
+    if (!isAbsent(raw["hostKey"])) {
+        const k = parseHostKey(raw["hostKey"], child(path, "hostKey"), problems, "the jump host");
+        if (k !== undefined) out.hostKey = k;
+    }
+    return problems.count === before ? out : undefined;
+}
+
+/** Host key types pulumi-command 1.2.1 can pin (x/crypto/ssh `FixedHostKey`). */
+const PINNABLE_HOST_KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
+const KNOWN_KEY_TYPE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com)$/;
+
+/**
+ * A pinned SSH host key: one line as `ssh-keyscan` prints it (`host type
+ * base64`), as in known_hosts (hashed host names too) or as in a
+ * `.pub` file (`type base64 comment`). Returns it as `type base64` (the
+ * form the command provider's `hostKey` and the reachability check take),
+ * or undefined with a problem.
+ */
+export function parseHostKey(v: unknown, path: string, problems: Problems, whose = "the host"): string | undefined {
+    const scan = `ssh-keyscan -t ed25519 <address>`;
+    if (typeof v !== "string") {
+        problems.add(path, `must be a string, got ${describe(v)}: paste the line \`${scan}\` prints for ${whose}`);
+        return undefined;
+    }
+    const lines = v.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+    if (lines.length !== 1) {
+        problems.add(
+            path,
+            lines.length === 0
+                ? `is empty: paste the line \`${scan}\` prints for ${whose}`
+                : `holds ${lines.length} lines: give one key, the ed25519 one (\`${scan}\`)`,
+        );
+        return undefined;
+    }
+    const fields = lines[0].split(/\s+/);
+    const at = fields.findIndex((f) => KNOWN_KEY_TYPE.test(f));
+    if (at < 0 || at > 1 || at + 1 >= fields.length) {
+        problems.add(path, `${show(v)} is not an SSH public host key line: paste what \`${scan}\` prints for ${whose} (e.g. "192.0.2.10 ssh-ed25519 AAAAC3Nza...")`);
+        return undefined;
+    }
+    const type = fields[at];
+    const b64 = fields[at + 1];
+    const blob = /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, "base64") : Buffer.alloc(0);
+    const innerLen = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+    const inner = innerLen >= 0 && 4 + innerLen <= blob.length ? blob.toString("latin1", 4, 4 + innerLen) : undefined;
+    if (inner !== type) {
+        problems.add(path, `the ${type} key in it is damaged (its base64 does not hold a ${type} key): copy the whole line \`${scan}\` prints for ${whose}`);
+        return undefined;
+    }
+    if (!PINNABLE_HOST_KEY_TYPES.includes(type)) {
+        const why =
+            type === "ssh-rsa"
+                ? `an RSA host key cannot be pinned: the command provider (pulumi-command 1.2.1, golang.org/x/crypto/ssh) then offers only the SHA-1 "ssh-rsa" ` +
+                  `signature, which OpenSSH 8.8 and later refuse, so every step would fail to connect`
+                : type === "ssh-dss"
+                  ? `a DSA host key cannot be pinned: OpenSSH dropped DSA, and the command provider would not accept it either`
+                  : `${type} host keys cannot be pinned by the command provider`;
+        problems.add(path, `${why}: pin ${whose}'s ed25519 (or ECDSA) key instead, \`${scan}\``);
+        return undefined;
+    }
+    return `${type} ${b64}`;
+}
+
+/** SHA256 fingerprint of a `type base64` key, as `ssh-keygen -l` prints it (`SHA256:...`). */
+export function hostKeyFingerprint(key: string): string {
+    const b64 = key.split(" ")[1] ?? "";
+    return `SHA256:${crypto.createHash("sha256").update(Buffer.from(b64, "base64")).digest("base64").replace(/=+$/, "")}`;
+}
+
+/** Whether a raw section value has a string `privateKey` (for the plain-text check). */
+export function hasPlainKey(v: unknown): v is Obj {
+    return isObject(v) && typeof v["privateKey"] === "string";
 }
 
 /**
  * Why `key` cannot be used as the SSH private key, or undefined when it looks
  * right. Messages never quote the key.
  */
-export function privateKeyProblem(key: unknown): string | undefined {
+export function privateKeyProblem(key: unknown, keyPath = "ssh.privateKey"): string | undefined {
+    const arg = /[[\]]/.test(keyPath) ? `'${keyPath}'` : keyPath;
+    const PRIVATE_KEY_FIX = `run \`pulumi config set --secret --path ${arg} < ~/.ssh/id_ed25519\``;
     if (isAbsent(key)) return `no SSH private key is set: ${PRIVATE_KEY_FIX}`;
     if (typeof key !== "string") return `must be the text of a private key, got ${isObject(key) || Array.isArray(key) ? describe(key) : typeof key}: ${PRIVATE_KEY_FIX}`;
     const text = key.trim();
@@ -58,7 +235,7 @@ export function privateKeyProblem(key: unknown): string | undefined {
         return `is a public key: set the private key (the file without ".pub"): ${PRIVATE_KEY_FIX}`;
     }
     if (text.startsWith("PuTTY-User-Key-File")) {
-        return `is a PuTTY key: convert it with \`puttygen key.ppk -O private-openssh -o id_key\`, then run \`pulumi config set --secret --path ssh.privateKey < id_key\``;
+        return `is a PuTTY key: convert it with \`puttygen key.ppk -O private-openssh -o id_key\`, then run \`pulumi config set --secret --path ${arg} < id_key\``;
     }
     const begin = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----/.exec(text);
     if (!begin) {

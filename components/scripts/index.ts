@@ -295,12 +295,17 @@ export function renderInstallScript(nodeName: string, opts: { action: "create" |
 
 const STEP_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
 
-/** The message a non-root step prints when `sudo -n` needs a password. */
+/**
+ * The message a non-root step prints when `sudo -n true` fails, followed by
+ * what sudo said (which tells a missing password rule, a missing sudo and
+ * `Defaults requiretty` apart).
+ */
 export function sudoMessage(user: string): string {
     const file = user.replace(/[^A-Za-z0-9_-]/g, "_");
     return (
         `user ${user} cannot run sudo without a password on this host: ` +
-        `add '${user} ALL=(ALL) NOPASSWD:ALL' to /etc/sudoers.d/${file} (visudo -f /etc/sudoers.d/${file})`
+        `add '${user} ALL=(ALL) NOPASSWD:ALL' to /etc/sudoers.d/${file} (visudo -f /etc/sudoers.d/${file}); ` +
+        `if sudo wants a tty, also 'Defaults:${user} !requiretty'`
     );
 }
 
@@ -330,9 +335,10 @@ export function remoteCommand(script: string, opts: { user: string; step: string
     if (user === "root") {
         command = run;
     } else {
+        // What to change on the host, then what sudo itself said (not installed, a password, requiretty).
         command =
-            `if ! sudo -n true >/dev/null 2>&1; then\n` +
-            `  printf '%s\\n' ${shellQuote(sudoMessage(user))} >&2\n` +
+            `if ! kp_sudo=$(sudo -n true 2>&1 </dev/null); then\n` +
+            `  printf '%s\\n' ${shellQuote(sudoMessage(user))} "  (sudo -n true said: $kp_sudo)" >&2\n` +
             `  exit 1\n` +
             `fi\n` +
             `sudo -n ${run}`;
