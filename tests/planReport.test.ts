@@ -267,6 +267,19 @@ describe("npm run plan", () => {
         expect(planCli(dir, "--frobnicate").status).toBe(2);
     });
 
+    // Graphviz is optional (.ci/run does not install it): checked where `dot` is installed.
+    const hasDot = spawnSync("dot", ["-V"]).status === 0;
+    if (!hasDot) console.warn("[planReport] dot (Graphviz) not installed: the --svg check is skipped");
+    (hasDot ? test : test.skip)("--svg draws the step graph with Graphviz: every box in the SVG", () => {
+        const dir = project({ [README_STACK]: fs.readFileSync(path.join(ROOT, `Pulumi.${README_STACK}.yaml`), "utf8") });
+        const r = planCli(dir, "--svg");
+        expect(r.status).toBe(0);
+        const svg = r.files[`${README_STACK}.svg`];
+        expect(svg).toMatch(/^<\?xml[\s\S]*<svg[\s\S]*<\/svg>\s*$/);
+        const { spec } = loadStack(dir, README_STACK);
+        for (const s of planSteps(spec)) expect(svg).toContain(`<title>${s.name.replace(/-/g, "&#45;")}</title>`);
+    });
+
     test("the add-on seam: a section in ADDON_SECTIONS is rendered after the CNI and its boxes join the graph", () => {
         const addon: PlanSection = {
             id: "addon-test",
