@@ -94,6 +94,25 @@ const summary: PlanSection = {
     },
 };
 
+const secrets: PlanSection = {
+    id: "secrets",
+    title: "Secrets and where they go",
+    render({ steps }) {
+        const into = (f: (s: PlannedStep) => boolean) => steps.filter(f).map((s) => s.name).join(", ") || "(none)";
+        const secretStdin = (what: string) => (s: PlannedStep) => s.stdin?.startsWith("secret: ") === true && s.stdin.includes(what);
+        return [
+            "None of them is in this plan or in any command text; each is shown here only by name.",
+            "",
+            "| secret | where it is kept | what gets it |",
+            "| --- | --- | --- |",
+            "| SSH private key (`ssh.privateKey`) | the stack file, encrypted (not decrypted by the plan) | the SSH connection of every step |",
+            `| cluster, front-proxy and etcd CA keys, service-account key | stack state, encrypted (made by the tls provider at \`pulumi up\`) | stdin of ${into(secretStdin("service-account key"))} |`,
+            `| a bootstrap token per join (\`${PLACEHOLDER.bootstrapToken}\`) | stack state, encrypted (made at \`pulumi up\`, deleted from the cluster once the node registered) | stdin of ${into(secretStdin("bootstrap token"))} |`,
+            "| admin client key and kubeconfig | stack state, encrypted | the Kubernetes provider; the `kubeconfig` stack output (secret) |",
+        ].join("\n");
+    },
+};
+
 const stepGraph: PlanSection = {
     id: "step-graph",
     title: "Step graph",
@@ -236,7 +255,7 @@ const scriptLibrary: PlanSection = {
 
 /** The sections of the plan, in order. */
 export function planSections(): PlanSection[] {
-    return [summary, stepGraph, stepsByHost, kubeadmConfigs, containerd, cni, ...ADDON_SECTIONS, scriptLibrary];
+    return [summary, secrets, stepGraph, stepsByHost, kubeadmConfigs, containerd, cni, ...ADDON_SECTIONS, scriptLibrary];
 }
 
 /** The context every section renders from (steps and the graph, with the sections' own boxes). */

@@ -135,7 +135,22 @@ export function readStackConfig(projectYaml: string, stackYaml: string, stackNam
                 });
                 continue;
             }
-            v = replaceSecure(v, key, (p) => (p === "ssh.privateKey" ? standInKey() : SECRET_PLACEHOLDER));
+            const hidden: string[] = [];
+            v = replaceSecure(v, key, (p) => {
+                if (p === "ssh.privateKey") return standInKey();
+                hidden.push(p);
+                return SECRET_PLACEHOLDER;
+            });
+            // The program decrypts any of ssh's settings; the plan only stands in for the key.
+            if (key === "ssh") {
+                for (const p of hidden) {
+                    problems.push({
+                        path: p,
+                        message: `is stored as a secret, so the plan cannot read it without decrypting it: set it in plain text ` +
+                            `(\`pulumi config set --path ${p} <value>\`); only ssh.privateKey needs to be secret`,
+                    });
+                }
+            }
             if (key === "ssh") notes.push("ssh.privateKey is stored as a secret: the plan does not decrypt it (no step's command contains it).");
         }
         raw[key] = encode(v);

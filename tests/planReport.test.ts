@@ -15,7 +15,7 @@ import { planSteps } from "../components/plan";
 import { PlanGraph, planGraph, renderDot, renderMermaid } from "../components/planGraph";
 import { ADDON_SECTIONS, PlanSection, fence, planSections, renderPlan } from "../components/planReport";
 import { CONFIG_KEYS, readStackConfig } from "../components/stackFile";
-import { README_STACK, loadStack, readmeGraphBlock, stacksIn, withReadmeGraph } from "../tools/plan";
+import { README_STACK, loadStack, main, readmeGraphBlock, stacksIn, withReadmeGraph } from "../tools/plan";
 import { Run, SECRET_MARKERS, rawConfig, reveal, runProgram } from "./harness";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -228,6 +228,12 @@ describe("secrets in the stack file", () => {
         expect(r.output).not.toContain(CIPHERTEXT);
     });
 
+    test("an ssh setting other than the key stored as a secret is named, not guessed", () => {
+        const cfg = readStackConfig(PROJECT_YAML, YAML.stringify({ config: { ...base.config, "kubeadm-cluster:ssh": { user: { secure: CIPHERTEXT }, privateKey: { secure: CIPHERTEXT } } } }), "t");
+        expect(cfg.problems).toEqual([{ path: "ssh.user", message: expect.stringContaining("is stored as a secret, so the plan cannot read it") }]);
+        expect(JSON.stringify(cfg)).not.toContain(CIPHERTEXT);
+    });
+
     test("ssh stored as one secret cannot be planned: the plan says what to do", () => {
         const r = planCli(project({ whole: YAML.stringify({ config: { ...base.config, "kubeadm-cluster:ssh": { secure: CIPHERTEXT } } }) }));
         expect(r.status).toBe(1);
@@ -263,8 +269,15 @@ describe("npm run plan", () => {
         expect(r.files["a.md"]).toBe(renderPlan("a", spec, notes));
         // Pulumi.yaml's `config.kubernetesVersion.default`, as Pulumi applies it
         expect(loadStack(dir, "b").spec.kubernetesVersion).toBe(YAML.parse(PROJECT_YAML).config.kubernetesVersion.default);
-        expect(planCli(dir, "--stack", "nope").status).toBe(1);
-        expect(planCli(dir, "--frobnicate").status).toBe(2);
+        // (in-process: the usage errors need no second process)
+        const stderr = jest.spyOn(process.stderr, "write").mockImplementation(() => true);
+        try {
+            expect(main(["--dir", dir, "--stack", "nope"])).toBe(1);
+            expect(main(["--dir", dir, "--frobnicate"])).toBe(2);
+            expect(stderr.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringContaining("no stack file"), expect.stringContaining('unknown argument "--frobnicate"')]);
+        } finally {
+            stderr.mockRestore();
+        }
     });
 
     // Graphviz is optional (.ci/run does not install it): checked where `dot` is installed.
