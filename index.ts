@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./components/cluster";
-import { ConfigError, RawConfig, configWarnings, parseClusterConfig, sshKeys } from "./components/config";
+import { CONFIG_KEYS, ConfigError, RawConfig, configWarnings, parseClusterConfig, sshKeys } from "./components/config";
 import { renderProblems } from "./components/plan";
 import { agentProblem } from "./components/reach";
 
@@ -12,7 +12,7 @@ const project = pulumi.getProject();
 // The raw strings Pulumi stores (JSON for objects), decoded by the config
 // parser: a malformed value becomes a problem with its path, and a value
 // stored as a secret is never quoted (the SDK's getObject would echo it).
-const keys: (keyof RawConfig)[] = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts", "addons"];
+const keys: readonly (keyof RawConfig)[] = CONFIG_KEYS;
 const raw: RawConfig = Object.fromEntries(keys.map((k) => [k, pulumi.runtime.getConfig(`${project}:${k}`)]));
 // (exported by @pulumi/pulumi 3.248's runtime/config.js, left out of its typings)
 const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };

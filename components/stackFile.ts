@@ -6,20 +6,15 @@
  * It produces what the entry point (index.ts) hands the config parser: the
  * raw strings Pulumi would give the program (JSON text for objects and
  * lists) and the keys stored as secrets. A `secure:` value is never
- * decrypted: it is replaced by a placeholder. The one secret the program
- * accepts, `ssh.privateKey`, becomes a throw-away key made here (it passes
- * the parser's key check and is never shown); every other secret value
- * becomes a placeholder string, so the parser reports it exactly as
- * `pulumi up` would ("is stored as a secret ...").
+ * decrypted. A private key (a `...privateKey` setting, the one kind of
+ * secret the program wants) only connects, no command contains it: it
+ * becomes a throw-away key made here, which passes the parser's key check
+ * and is never shown. Any other secret value would change what runs, so it
+ * is a problem with its path: the plan cannot be made without it.
  */
 import * as crypto from "crypto";
 import * as YAML from "yaml";
-import { RawConfig } from "./config";
-
-/** The top-level keys the entry point reads (index.ts), in its order. */
-export const CONFIG_KEYS: readonly (keyof RawConfig)[] = [
-    "hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts",
-];
+import { CONFIG_KEYS, RawConfig } from "./config";
 
 /** What a secret value read from the stack file is replaced with (never its ciphertext). */
 export const SECRET_PLACEHOLDER = "<secret: not decrypted by the plan>";
@@ -120,45 +115,45 @@ export function readStackConfig(projectYaml: string, stackYaml: string, stackNam
     const secretKeys: string[] = [];
     const notes: string[] = [];
     const problems: StackConfig["problems"] = [];
+    const standIns: string[] = [];
+    const readable = (p: string) =>
+        `is stored as a secret, so the plan cannot read it without decrypting it: set it in plain text ` +
+        `(\`pulumi config set --path ${/[[\]]/.test(p) ? `'${p}'` : p} <value>\`); only private keys need to be secrets`;
     for (const key of CONFIG_KEYS) {
-        if (!values.has(key)) continue;
         let v = values.get(key);
-        if (v === null) continue;
-        if (containsSecure(v)) {
-            secretKeys.push(key);
-            if (key === "ssh" && isSecure(v)) {
-                // `config set --secret ssh <json>` hides user and port too: nothing to plan with.
-                problems.push({
-                    path: "ssh",
-                    message: "is stored as one secret, so the plan cannot read ssh.user and ssh.port without decrypting it: " +
-                        "store only the key as a secret (`pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519`) and user and port in plain text",
-                });
-                continue;
-            }
-            const hidden: string[] = [];
-            v = replaceSecure(v, key, (p) => {
-                if (p === "ssh.privateKey") return standInKey();
-                hidden.push(p);
-                return SECRET_PLACEHOLDER;
-            });
-            // The program decrypts any of ssh's settings; the plan only stands in for the key.
-            if (key === "ssh") {
-                for (const p of hidden) {
-                    problems.push({
-                        path: p,
-                        message: `is stored as a secret, so the plan cannot read it without decrypting it: set it in plain text ` +
-                            `(\`pulumi config set --path ${p} <value>\`); only ssh.privateKey needs to be secret`,
-                    });
-                }
-            }
-            if (key === "ssh") notes.push("ssh.privateKey is stored as a secret: the plan does not decrypt it (no step's command contains it).");
+        if (isAbsent(v)) continue;
+        if (!containsSecure(v)) {
+            raw[key] = encode(v);
+            continue;
         }
+        secretKeys.push(key);
+        if (isSecure(v)) {
+            // (`config set --secret ssh <json>` hides user and port too)
+            problems.push({ path: key, message: `${readable(key)}${key === "ssh" ? " (`pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519`)" : ""}` });
+            continue;
+        }
+        // A private key is used only to connect, never in a command: a stand-in
+        // does. Any other secret value would change what runs: the plan asks for it.
+        v = replaceSecure(v, key, (p) => {
+            if (/(^|\.)privateKey$/.test(p)) {
+                standIns.push(p);
+                return standInKey();
+            }
+            problems.push({ path: p, message: readable(p) });
+            return SECRET_PLACEHOLDER;
+        });
         raw[key] = encode(v);
     }
+    if (standIns.length > 0) {
+        notes.push(`${standIns.join(", ")} ${standIns.length === 1 ? "is" : "are"} stored as a secret: the plan does not decrypt ${standIns.length === 1 ? "it" : "them"} (no step's command contains a key).`);
+    }
     // The key is set after `pulumi stack init` (README quick start): a stack
-    // file without it still has a plan; `pulumi up` asks for it.
+    // file without any still has a plan; `pulumi up` asks for one.
     const ssh = values.get("ssh");
-    if (isAbsent(ssh) || (isObject(ssh) && isAbsent(ssh["privateKey"]))) {
+    const hosts = values.get("hosts");
+    const hostKeys = Array.isArray(hosts) && hosts.some((h) => isObject(h) && !isAbsent(h["privateKey"]));
+    const agent = isObject(ssh) && (ssh["useAgent"] === true || ssh["useAgent"] === "true");
+    if ((isAbsent(ssh) || (isObject(ssh) && !isSecure(ssh) && isAbsent(ssh["privateKey"]))) && !hostKeys && !agent) {
         notes.push(
             "ssh.privateKey is not set in this stack file yet: `pulumi up` refuses until it is " +
                 "(`pulumi config set --secret --path ssh.privateKey < ~/.ssh/id_ed25519`); the plan does not need it.",

@@ -10,11 +10,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { parseClusterConfig, RawConfig } from "../components/config";
+import { CONFIG_KEYS, parseClusterConfig, RawConfig } from "../components/config";
 import { planSteps } from "../components/plan";
 import { PlanGraph, planGraph, renderDot, renderMermaid } from "../components/planGraph";
 import { ADDON_SECTIONS, PlanSection, fence, planSections, renderPlan } from "../components/planReport";
-import { CONFIG_KEYS, readStackConfig } from "../components/stackFile";
+import { readStackConfig } from "../components/stackFile";
 import { README_STACK, loadStack, main, readmeGraphBlock, stacksIn, withReadmeGraph } from "../tools/plan";
 import { Run, SECRET_MARKERS, rawConfig, reveal, runProgram } from "./harness";
 
@@ -219,12 +219,12 @@ describe("secrets in the stack file", () => {
         expect(r.files).toEqual({});
     });
 
-    test("a secret anywhere else is refused with its path, and its ciphertext is not shown", () => {
+    test("any other secret value is refused with its path (the plan cannot show what runs without it), and its ciphertext is not shown", () => {
         const hosts = [...base.config["kubeadm-cluster:hosts"]];
         hosts[1] = { ...hosts[1], address: { secure: CIPHERTEXT } };
         const r = planCli(project({ bad: YAML.stringify({ config: { ...base.config, "kubeadm-cluster:hosts": hosts } }) }));
         expect(r.status).toBe(1);
-        expect(r.output).toContain("hosts: is stored as a secret");
+        expect(r.output).toContain("  - hosts[1].address: is stored as a secret, so the plan cannot read it without decrypting it: set it in plain text (`pulumi config set --path 'hosts[1].address' <value>`)");
         expect(r.output).not.toContain(CIPHERTEXT);
     });
 
@@ -237,7 +237,7 @@ describe("secrets in the stack file", () => {
     test("ssh stored as one secret cannot be planned: the plan says what to do", () => {
         const r = planCli(project({ whole: YAML.stringify({ config: { ...base.config, "kubeadm-cluster:ssh": { secure: CIPHERTEXT } } }) }));
         expect(r.status).toBe(1);
-        expect(r.output).toContain("ssh: is stored as one secret");
+        expect(r.output).toContain("  - ssh: is stored as a secret, so the plan cannot read it");
         expect(r.output).not.toContain(CIPHERTEXT);
     });
 });

@@ -51,6 +51,17 @@ export interface RawConfig {
     addons?: unknown;
 }
 
+/**
+ * Every top-level key the program reads from the stack config, in the order
+ * the entry point reads them (index.ts, and the offline plan's stack-file
+ * reader). A key added to RawConfig and not here is a type error.
+ */
+export const CONFIG_KEYS = [
+    "hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts", "addons",
+] as const satisfies readonly (keyof RawConfig)[];
+const allKeysListed: Exclude<keyof RawConfig, (typeof CONFIG_KEYS)[number]> extends never ? true : never = true;
+void allKeysListed;
+
 /** How the raw values were read from the stack. */
 export interface ParseOptions {
     /**
