@@ -234,8 +234,13 @@ const cni: PlanSection = {
 
 /**
  * Sections add-ons contribute (ingress, dashboard, metrics-server, smoke
- * test): each renders its values and may add boxes to the step graph. They
- * come after the pod network, before the step-script appendix.
+ * test): each renders its values (e.g. `fence(YAML.stringify(values), "yaml")`)
+ * and adds its boxes to the step graph through `graph`, each box naming the
+ * Pulumi resources it stands for and drawn after what they depend on (e.g.
+ * `{from: "cni", to: "ingress", kind: "order"}`): tests/planReport.test.ts
+ * fails for a registered resource with dependencies and no box, or a box
+ * whose edges differ from its resources' dependencies. They come after the
+ * pod network, before the step-script appendix.
  */
 export const ADDON_SECTIONS: PlanSection[] = [];
 
