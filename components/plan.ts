@@ -58,14 +58,14 @@ export function planSteps(spec: ClusterSpec): PlannedStep[] {
         steps.push(planned(`${h.name}-preflight`, h.name, t, preflightCall(spec, h), [`${h.name}-scripts`]));
         steps.push(planned(`${h.name}-prepare`, h.name, t, prepareCall(spec, h), [`${h.name}-preflight`]));
     }
-    steps.push(planned(`${first.name}-init`, first.name, firstTarget, initCall(spec, first), [`${first.name}-prepare`], "secret: the cluster's CAs and service-account key"));
+    steps.push(planned(`${first.name}-init`, first.name, firstTarget, initCall(spec, first), [`${first.name}-prepare`], "secret: the cluster's CAs and service-account key, the node's kubelet serving certificate and key"));
     steps.push(planned(`${first.name}-node`, first.name, firstTarget, nodeCall(first, false), [`${first.name}-init`]));
     let previous = `${first.name}-init`;
     const join = (h: HostSpec, asCp: boolean) => {
         const token = `${h.name}-token`;
         steps.push(planned(token, h.name, firstTarget, tokenCall(spec, h), [`${first.name}-init`, `${h.name}-prepare`, ...(asCp && previous !== `${first.name}-init` ? [previous] : [])], "secret: the bootstrap token"));
         steps.push(planned(`${h.name}-join`, h.name, targetOf(h), joinCall(spec, h, asCp, token), [`${h.name}-prepare`, token],
-            `secret: the bootstrap token, the CA hash and certificate${asCp ? ", the shared CA keys and service-account key" : ""}`));
+            `secret: the bootstrap token, the CA hash and certificate${asCp ? ", the shared CA keys and service-account key" : ""}, the node's kubelet serving certificate and key`));
         steps.push(planned(`${h.name}-node`, h.name, firstTarget, nodeCall(h), [`${h.name}-join`], "the token step's output line"));
         if (asCp) previous = `${h.name}-node`;
     };

@@ -10,7 +10,7 @@
 import { initHost } from "./kubeadm/config";
 import { ClusterSpec } from "./model";
 import { PlannedStep, planSteps } from "./plan";
-import { CNI_CHARTS } from "./versions";
+import { ADDON_CHARTS, CNI_CHARTS } from "./versions";
 
 /** A box in the picture. */
 export interface GraphNode {
@@ -48,10 +48,17 @@ export interface PlanGraph {
     groups: { id: string; label: string }[];
 }
 
+/** The steps that make one node; the others (add-on steps) are cluster-wide and drawn outside the host boxes. */
+const NODE_STEPS = ["scripts", "preflight", "prepare", "init", "node", "token", "join"];
+
+function stepKind(s: PlannedStep): string {
+    return s.name.slice(s.host.length + 1);
+}
+
 /** What each step of a host does, in a few words, for its box. */
 function stepLabel(s: PlannedStep): string {
-    const kind = s.name.slice(s.host.length + 1);
-    const on = s.target.node !== s.host ? ` (on ${s.target.node})` : "";
+    const kind = stepKind(s);
+    const on = s.target.node !== s.host || !NODE_STEPS.includes(kind) ? ` (on ${s.target.node})` : "";
     const what: Record<string, string> = {
         scripts: "install the step scripts",
         preflight: "read-only checks",
@@ -60,6 +67,8 @@ function stepLabel(s: PlannedStep): string {
         token: "bootstrap token",
         join: s.call?.vars["IS_CONTROL_PLANE"] === true ? "kubeadm join --control-plane" : "kubeadm join",
         node: "wait registered, labels, taints",
+        "gateway-api": "Gateway API CRDs",
+        "smoke-test": "pods on every node, DNS, Service, routes",
     };
     return `${kind}${on}\n${what[kind] ?? s.script}`;
 }
@@ -70,23 +79,89 @@ export function clusterResourceNames(spec: ClusterSpec) {
     return {
         settings: [`${p}-settings`, ...spec.hosts.map((h) => `${h.name}-settings`)],
         provider: `${p}-k8s`,
-        cni: `${p}-cni`,
     };
 }
 
-/** The graph of `spec`; `extra` lets later sections (add-ons) add their own boxes and edges. */
+/**
+ * The boxes of the cluster-wide phases after the joins: the pod network and
+ * the add-ons (Kubernetes-provider resources), each with the resources it
+ * stands for, what it runs after, and the name `planSteps` gives it in a
+ * step's `after` list.
+ */
+function clusterPhases(spec: ClusterSpec, steps: PlannedStep[]): { node: GraphNode; after: string[]; stepName?: string }[] {
+    const p = spec.clusterName;
+    const first = initHost(spec);
+    const out: { node: GraphNode; after: string[]; stepName?: string }[] = [];
+    const cni = spec.network.cni;
+    // every add-on waits for the pod network, or for every node's join when there is none
+    const joined = steps.filter((x) => x.script === "node-ready").map((x) => x.name);
+    const network = cni !== "none" ? ["cni"] : joined;
+    if (cni !== "none") {
+        const pin = CNI_CHARTS[cni];
+        out.push({
+            node: {
+                id: "cni",
+                label: `CNI: ${cni}\nhelm.v3.Release ${pin.chart} ${pin.version}`,
+                resources: [...(pin.namespace !== "kube-system" ? [`${p}-cni-namespace`] : []), `${p}-cni-release`],
+            },
+            // after every node's registration: a CNI failure cannot stop a join half-way
+            after: joined,
+            stepName: "pod network (CNI chart)",
+        });
+    }
+    const a = spec.addons;
+    const chart = (c: keyof typeof ADDON_CHARTS) => `helm.v3.Release ${ADDON_CHARTS[c].chart} ${ADDON_CHARTS[c].version}`;
+    if (a.ingress.enabled) {
+        out.push({
+            node: { id: "ingress", label: `ingress: Traefik\n${chart("traefik")}`, resources: [`${p}-addons-traefik-namespace`, `${p}-addons-traefik`] },
+            after: [...network, ...(a.ingress.gatewayApi ? [`${first.name}-gateway-api`] : [])],
+            stepName: "traefik chart",
+        });
+    }
+    if (a.metricsServer.enabled) {
+        out.push({
+            node: { id: "metrics-server", label: `metrics-server\n${chart("metrics-server")}`, resources: [`${p}-addons-metrics-server`] },
+            after: network,
+            stepName: "metrics-server chart",
+        });
+    }
+    if (a.dashboard.enabled && a.ingress.enabled) {
+        out.push({
+            node: {
+                id: "dashboard",
+                label: `dashboard: Headlamp\n${chart("headlamp")},\nTLS secret, login account and token`,
+                resources: ["headlamp-namespace", "dashboard-tls", "headlamp", "dashboard-login", "dashboard-login-binding", "dashboard-login-token"].map((r) => `${p}-addons-${r}`),
+            },
+            after: [...network, "ingress"],
+            stepName: "headlamp chart",
+        });
+    }
+    return out;
+}
+
+/** The graph of `spec`; `extra` lets sections add their own boxes and edges. */
 export function planGraph(spec: ClusterSpec, steps: PlannedStep[] = planSteps(spec), extra: Partial<Pick<PlanGraph, "nodes" | "edges">>[] = []): PlanGraph {
     const names = clusterResourceNames(spec);
     const first = initHost(spec);
+    const phases = clusterPhases(spec, steps);
     const nodes: GraphNode[] = [
         { id: "settings", label: "settings check\nrefuse changes a live cluster cannot take;\nat up: every host answers SSH", state: true, resources: names.settings },
-        { id: "pki", label: "PKI in stack state\ncluster, front-proxy and etcd CAs,\nservice-account key, admin cert", state: true, resources: [] },
+        { id: "pki", label: "PKI in stack state\ncluster, front-proxy and etcd CAs,\nservice-account key, admin cert,\nkubelet serving certs", state: true, resources: [] },
     ];
     const edges: GraphEdge[] = [];
+    // a step's `after` names a step, or one of the phases by the name planSteps gives it
+    const byStepName = new Map(phases.filter((x) => x.stepName).map((x) => [x.stepName!, x.node.id]));
+    const stepNames = new Set(steps.map((x) => x.name));
+    const boxOf = (step: string, after: string): string => {
+        if (stepNames.has(after)) return after;
+        const id = byStepName.get(after);
+        if (id === undefined) throw new Error(`planGraph: step ${step} runs after ${JSON.stringify(after)}, which is no step or phase the graph knows`);
+        return id;
+    };
     for (const s of steps) {
-        nodes.push({ id: s.name, label: stepLabel(s), group: s.host, resources: [s.name] });
+        nodes.push({ id: s.name, label: stepLabel(s), ...(NODE_STEPS.includes(stepKind(s)) ? { group: s.host } : {}), resources: [s.name] });
         if (s.name === `${s.host}-scripts`) edges.push({ from: "settings", to: s.name, kind: "order" });
-        for (const a of s.after) edges.push({ from: a, to: s.name, kind: "order" });
+        for (const a of s.after) edges.push({ from: boxOf(s.name, a), to: s.name, kind: "order" });
     }
     // prepare waits until no host listed before shares its identity
     spec.hosts.forEach((h, i) => {
@@ -95,19 +170,11 @@ export function planGraph(spec: ClusterSpec, steps: PlannedStep[] = planSteps(sp
     for (const s of steps) {
         if (s.script === "init" || s.script === "join") edges.push({ from: "pki", to: s.name, kind: "data", label: s.script === "init" || s.call?.vars["IS_CONTROL_PLANE"] === true ? "CA keys" : "CA cert" });
     }
-    nodes.push({ id: "provider", label: "Kubernetes provider\nadmin credentials from the PKI", resources: [names.provider] });
+    nodes.push({ id: "provider", label: "Kubernetes provider\nadmin credentials from the PKI;\napplies every chart below", resources: [names.provider] });
     edges.push({ from: `${first.name}-init`, to: "provider", kind: "order" }, { from: "pki", to: "provider", kind: "data", label: "admin cert" });
-    const cni = spec.network.cni;
-    if (cni !== "none") {
-        const pin = CNI_CHARTS[cni];
-        nodes.push({
-            id: "cni",
-            label: `CNI: ${cni}\nhelm.v3.Release ${pin.chart} ${pin.version}`,
-            resources: [...(pin.namespace !== "kube-system" ? [`${names.cni}-namespace`] : []), `${names.cni}-release`],
-        });
-        // after every node's registration: a CNI failure cannot stop a join half-way
-        for (const s of steps.filter((x) => x.script === "node-ready")) edges.push({ from: s.name, to: "cni", kind: "order" });
-        edges.push({ from: "provider", to: "cni", kind: "data" });
+    for (const ph of phases) {
+        nodes.push(ph.node);
+        for (const a of ph.after) edges.push({ from: a, to: ph.node.id, kind: "order" });
     }
     for (const e of extra) {
         nodes.push(...(e.nodes ?? []));

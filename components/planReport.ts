@@ -107,6 +107,7 @@ const secrets: PlanSection = {
             "| --- | --- | --- |",
             "| SSH private key (`ssh.privateKey`) | the stack file, encrypted (not decrypted by the plan) | the SSH connection of every step |",
             `| cluster, front-proxy and etcd CA keys, service-account key | stack state, encrypted (made by the tls provider at \`pulumi up\`) | stdin of ${into(secretStdin("service-account key"))} |`,
+            `| a kubelet serving key per node (its certificate signed by the cluster CA) | stack state, encrypted (made at \`pulumi up\`) | stdin of ${into(secretStdin("kubelet serving"))} |`,
             `| a bootstrap token per join (\`${PLACEHOLDER.bootstrapToken}\`) | stack state, encrypted (made at \`pulumi up\`, deleted from the cluster once the node registered) | stdin of ${into(secretStdin("bootstrap token"))} |`,
             "| admin client key and kubeconfig | stack state, encrypted | the Kubernetes provider; the `kubeconfig` stack output (secret) |",
         ].join("\n");
@@ -234,13 +235,15 @@ const cni: PlanSection = {
 
 /**
  * Sections add-ons contribute (ingress, dashboard, metrics-server, smoke
- * test): each renders its values (e.g. `fence(YAML.stringify(values), "yaml")`)
- * and adds its boxes to the step graph through `graph`, each box naming the
- * Pulumi resources it stands for and drawn after what they depend on (e.g.
- * `{from: "cni", to: "ingress", kind: "order"}`): tests/planReport.test.ts
- * fails for a registered resource with dependencies and no box, or a box
- * whose edges differ from its resources' dependencies. They come after the
- * pod network, before the step-script appendix.
+ * test): each renders its values (e.g. `fence(YAML.stringify(values), "yaml")`);
+ * their remote steps (gateway-api, smoke-test) are already listed host by
+ * host, and the step graph already has their boxes (planGraph.ts
+ * `clusterPhases`). A new add-on adds its box there or through `graph`, each
+ * box naming the Pulumi resources it stands for and drawn after what they
+ * depend on (e.g. `{from: "cni", to: "ingress", kind: "order"}`):
+ * tests/planReport.test.ts fails for a registered resource with dependencies
+ * and no box, or a box whose edges differ from its resources' dependencies.
+ * They come after the pod network, before the step-script appendix.
  */
 export const ADDON_SECTIONS: PlanSection[] = [];
 

@@ -210,6 +210,18 @@ describe("secrets in the stack file", () => {
         expect(r.files["sec.md"]).toContain('token: "<secret: bootstrap token>"');
     });
 
+    test("a secure dashboard TLS key (the add-ons' one secret) is not decrypted: the plan leaves the pair out and says so", () => {
+        const yaml = YAML.stringify({ config: { ...base.config, "kubeadm-cluster:addons": { dashboard: { tls: { certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", key: { secure: CIPHERTEXT } } } } } });
+        const cfg = readStackConfig(PROJECT_YAML, yaml, "t");
+        expect(cfg.problems).toEqual([]);
+        expect(cfg.secretKeys).toContain("addons");
+        expect(JSON.stringify(cfg.raw)).not.toContain(CIPHERTEXT);
+        const dir = project({ [README_STACK]: yaml });
+        const { spec, notes } = loadStack(dir, README_STACK);
+        expect(notes).toContainEqual(expect.stringContaining("addons.dashboard.tls.key is stored as a secret"));
+        expect(renderPlan(README_STACK, spec, notes)).not.toContain(CIPHERTEXT);
+    });
+
     test("a plain-text ssh.privateKey is refused as pulumi up refuses it, without quoting it", () => {
         const plain = YAML.stringify({ config: { ...base.config, "kubeadm-cluster:ssh": { user: "ubuntu", privateKey: SECRET_MARKERS.sshKey } } });
         const r = planCli(project({ plain }));
