@@ -292,6 +292,18 @@ describe("npm run plan", () => {
         }
     });
 
+    test("reads local files from the project directory, as Pulumi runs the program there", () => {
+        const dev = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${README_STACK}.yaml`), "utf8"));
+        const dir = project({ local: YAML.stringify({ config: { ...dev.config, "kubeadm-cluster:charts": { flannel: { path: "charts/flannel.tgz" } } } }) });
+        expect(() => loadStack(dir, "local")).toThrow(/charts\.flannel\.path/);
+        fs.mkdirSync(path.join(dir, "charts"));
+        fs.writeFileSync(path.join(dir, "charts", "flannel.tgz"), "");
+        const cwd = process.cwd();
+        const { spec, notes } = loadStack(dir, "local");
+        expect(process.cwd()).toBe(cwd);
+        expect(renderPlan("local", spec, notes)).toContain("chart the local chart `charts/flannel.tgz` (charts.flannel.path)");
+    });
+
     // Graphviz is optional (.ci/run does not install it): checked where `dot` is installed.
     const hasDot = spawnSync("dot", ["-V"]).status === 0;
     if (!hasDot) console.warn("[planReport] dot (Graphviz) not installed: the --svg check is skipped");

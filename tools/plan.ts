@@ -32,11 +32,18 @@ export function loadStack(projectDir: string, stack: string): { spec: ClusterSpe
     if (!fs.existsSync(file)) throw new UsageError(`no stack file ${file}`);
     const cfg = readStackConfig(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8"), fs.readFileSync(file, "utf8"), stack);
     if (cfg.problems.length > 0) throw new ConfigError(cfg.problems);
-    // Exactly what index.ts does with the values Pulumi hands it.
-    const spec = parseClusterConfig(cfg.raw, cfg.project, { encoded: true, secretKeys: cfg.secretKeys });
-    const renderFailures = renderProblems(spec);
-    if (renderFailures.length > 0) throw new ConfigError(renderFailures);
-    return { spec, notes: cfg.notes };
+    // Exactly what index.ts does with the values Pulumi hands it, from the
+    // project directory as Pulumi runs it (relative chart paths, local files).
+    const cwd = process.cwd();
+    process.chdir(projectDir);
+    try {
+        const spec = parseClusterConfig(cfg.raw, cfg.project, { encoded: true, secretKeys: cfg.secretKeys });
+        const renderFailures = renderProblems(spec);
+        if (renderFailures.length > 0) throw new ConfigError(renderFailures);
+        return { spec, notes: cfg.notes };
+    } finally {
+        process.chdir(cwd);
+    }
 }
 
 /** The README's step-graph block (markers included) for the project in `projectDir`. */
