@@ -158,7 +158,8 @@ export function readStackConfig(projectYaml: string, stackYaml: string, stackNam
         notes.push(`${standIns.join(", ")} ${standIns.length === 1 ? "is" : "are"} stored as a secret: the plan does not decrypt ${standIns.length === 1 ? "it" : "them"} (no step's command contains a key).`);
     }
     // The key is set after `pulumi stack init` (README quick start): a stack
-    // file without any still has a plan; `pulumi up` asks for one.
+    // file without any still has a plan; `pulumi up` asks for one. (A host's
+    // own key or the ssh-agent, where a config offers them, count as keys.)
     const ssh = values.get("ssh");
     const hosts = values.get("hosts");
     const hostKeys = Array.isArray(hosts) && hosts.some((h) => isObject(h) && !isAbsent(h["privateKey"]));
