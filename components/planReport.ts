@@ -1,7 +1,7 @@
 /**
  * The offline plan as Markdown: everything the program would do for a stack,
  * for a reviewer to read before approving a change (`npm run plan`,
- * tools/plan.ts). Pure and deterministic: the same config gives the same
+ * components/cli/plan.ts). Pure and deterministic: the same config gives the same
  * text. Built only from the functions the components use (planSteps, the
  * kubeadm and containerd renderers, the CNI values), so what it shows is
  * what runs.

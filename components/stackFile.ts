@@ -1,7 +1,7 @@
 /**
  * A stack's configuration read straight from `Pulumi.yaml` and
  * `Pulumi.<stack>.yaml`, without the Pulumi CLI and without decrypting
- * anything: for the offline plan (`npm run plan`, tools/plan.ts).
+ * anything: for the offline plan (`npm run plan`, components/cli/plan.ts).
  *
  * It produces what the entry point (index.ts) hands the config parser: the
  * raw strings Pulumi would give the program (JSON text for objects and

@@ -15,7 +15,7 @@ import { planSteps } from "../components/plan";
 import { PlanGraph, planGraph, renderDot, renderMermaid } from "../components/planGraph";
 import { ADDON_SECTIONS, PlanSection, fence, planSections, renderPlan } from "../components/planReport";
 import { readStackConfig } from "../components/stackFile";
-import { README_STACK, loadStack, main, readmeGraphBlock, stacksIn, withReadmeGraph } from "../tools/plan";
+import { README_STACK, loadStack, main, readmeGraphBlock, stacksIn, withReadmeGraph } from "../components/cli/plan";
 import { Run, SECRET_MARKERS, rawConfig, reveal, runProgram } from "./harness";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -112,7 +112,7 @@ function project(stacks: Record<string, string>): string {
 /** `npm run plan` as a process: exit status, its output and the files it wrote. */
 function planCli(dir: string, ...args: string[]): { status: number | null; output: string; files: Record<string, string> } {
     const tsNode = path.join(ROOT, "node_modules", ".bin", "ts-node");
-    const r = spawnSync(tsNode, ["--transpile-only", path.join(ROOT, "tools", "plan.ts"), "--dir", dir, ...args], { encoding: "utf8", cwd: dir });
+    const r = spawnSync(tsNode, ["--transpile-only", path.join(ROOT, "components", "cli", "plan.ts"), "--dir", dir, ...args], { encoding: "utf8", cwd: dir });
     const out = path.join(dir, "plan");
     const files = fs.existsSync(out) ? Object.fromEntries(fs.readdirSync(out).map((f) => [f, fs.readFileSync(path.join(out, f), "utf8")])) : {};
     return { status: r.status, output: `${r.stdout}${r.stderr}`, files };
