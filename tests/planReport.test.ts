@@ -210,6 +210,24 @@ describe("secrets in the stack file", () => {
         expect(r.files["sec.md"]).toContain('token: "<secret: bootstrap token>"');
     });
 
+    test("every secure private key (per host, bastion) gets a stand-in, and none is decrypted or shown", () => {
+        const hosts = [...base.config["kubeadm-cluster:hosts"]];
+        hosts[1] = { ...hosts[1], privateKey: { secure: CIPHERTEXT } };
+        const yaml = YAML.stringify({
+            config: {
+                ...base.config,
+                "kubeadm-cluster:hosts": hosts,
+                "kubeadm-cluster:ssh": { ...base.config["kubeadm-cluster:ssh"], privateKey: { secure: CIPHERTEXT }, bastion: { address: "192.0.2.1", privateKey: { secure: CIPHERTEXT } } },
+            },
+        });
+        const dir = project({ keys: yaml });
+        const { spec, notes } = loadStack(dir, "keys");
+        expect(notes).toContainEqual(expect.stringContaining("hosts[1].privateKey, ssh.privateKey, ssh.bastion.privateKey are stored as a secret"));
+        const md = renderPlan("keys", spec, notes);
+        expect(md).not.toContain(CIPHERTEXT);
+        expect(md).not.toMatch(/PRIVATE KEY/);
+    });
+
     test("a secure dashboard TLS key (the add-ons' one secret) is not decrypted: the plan leaves the pair out and says so", () => {
         const yaml = YAML.stringify({ config: { ...base.config, "kubeadm-cluster:addons": { dashboard: { tls: { certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", key: { secure: CIPHERTEXT } } } } } });
         const cfg = readStackConfig(PROJECT_YAML, yaml, "t");
