@@ -3,6 +3,8 @@
 # this file between lib.sh and the family's body). Every step is guarded so a
 # second run changes nothing and reports "<step>: unchanged".
 # Vars: KUBERNETES_VERSION, KUBERNETES_MINOR, CONTAINERD_CONFIG, CRICTL_CONFIG,
+# FIREWALL_PORTS (`<port>[-<port>]/<proto>` the node serves), FIREWALL_SOURCES
+# (the pod and service CIDRs),
 # REGISTRY_DIRS, REGISTRY_HOSTS_TOML, REGISTRY_CAS (one entry per
 # containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 # containerd is checked and images are looked up and pulled with `ctr` (it
@@ -227,6 +229,61 @@ prepare_images() {
     step_result images "pulled ${absent[*]}"
 }
 
+# prepare_firewall: when firewalld runs (the RHEL family's default), open
+# FIREWALL_PORTS in its default zone and put FIREWALL_SOURCES (the pod and
+# service networks) in its trusted zone, in the running and the saved
+# configuration, without a reload (which would drop other runtime-only rules).
+# What this step opened is recorded (KP_FIREWALL_RECORD) so that reset closes
+# exactly that; what was open already is never recorded, so never closed.
+# ufw (Ubuntu) is not changed: when it is active, a warning lists what to allow.
+prepare_firewall() {
+    local changes=() item recorded=() want_items=() keep=() opened p
+    for p in "${FIREWALL_PORTS[@]}"; do want_items+=("port $p"); done
+    for p in "${FIREWALL_SOURCES[@]}"; do want_items+=("source $p"); done
+    if ! kp_firewalld_running; then
+        if command -v ufw >/dev/null 2>&1 && timeout 30 ufw status 2>/dev/null | grep -qx 'Status: active'; then
+            warn "ufw is active and is not changed by this program: allow ${FIREWALL_PORTS[*]} (ufw allow <port>/<proto>)," \
+                "routed traffic from ${FIREWALL_SOURCES[*]} (ufw default allow routed), and the nodes' traffic to each other"
+        fi
+        step_result firewall
+        return 0
+    fi
+    [[ ! -f $KP_FIREWALL_RECORD ]] || mapfile -t recorded <"$KP_FIREWALL_RECORD"
+    for item in "${want_items[@]}"; do
+        opened=false
+        if ! kp_firewalld_item query "$item" --permanent; then
+            kp_firewalld_item add "$item" --permanent ||
+                die "firewalld refused to add $item to its saved configuration (a source can be in one zone only: see firewall-cmd --get-active-zones)"
+            opened=true
+        fi
+        if ! kp_firewalld_item query "$item"; then
+            kp_firewalld_item add "$item" || die "firewalld refused to add $item"
+            opened=true
+        fi
+        if [[ $opened == true ]]; then
+            changes+=("opened $item")
+            keep+=("$item")
+        elif printf '%s\n' "${recorded[@]}" | grep -qxF -- "$item"; then
+            keep+=("$item")
+        fi
+    done
+    # Opened by an earlier run for a setting that is gone: close it.
+    for item in "${recorded[@]}"; do
+        [[ -n $item ]] || continue
+        printf '%s\n' "${want_items[@]}" | grep -qxF -- "$item" && continue
+        if kp_firewalld_item query "$item" --permanent; then kp_firewalld_item remove "$item" --permanent || true; fi
+        if kp_firewalld_item query "$item"; then kp_firewalld_item remove "$item" || true; fi
+        changes+=("closed $item")
+    done
+    (umask 077 && mkdir -p -- "$KP_STATE_DIR")
+    if ((${#keep[@]} > 0)); then
+        write_file_if_changed "$KP_FIREWALL_RECORD" 0600 "$(printf '%s\n' "${keep[@]}" | sort -u)"$'\n'
+    elif [[ -f $KP_FIREWALL_RECORD ]]; then
+        rm -f -- "$KP_FIREWALL_RECORD"
+    fi
+    step_result firewall "${changes[@]}"
+}
+
 # prepare_main: the whole prepare run; the family body defines
 # family_prerequisites, family_repositories and family_packages.
 prepare_main() {
@@ -238,6 +295,8 @@ prepare_main() {
     prepare_modules
     prepare_sysctls
     family_prerequisites
+    family_security
+    prepare_firewall
     family_repositories
     family_packages
     prepare_crictl
