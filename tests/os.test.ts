@@ -363,3 +363,47 @@ describe("apt never prompts (Ubuntu's needrestart, debconf): prepare-debian.sh",
         expect(fs.readFileSync(path.join(s.bin, "env"), "utf8")).toBe("noninteractive 1 l\n");
     });
 });
+
+describe("NetworkManager leaves the CNI interfaces alone (prepare-common.sh prepare_network_manager)", () => {
+    function nm(active: boolean) {
+        const s = stubs({ systemctl: `[[ $1 == is-active ]] && exit ${active ? 0 : 3}; exit 0` });
+        const conf = path.join(s.bin, "conf.d", "90-kubeadm-pulumi-cni.conf");
+        const once = () => bash("prepare_network_manager", { KP_PATH_PREFIX: s.bin, KP_NM_CONF: conf }, ["prepare-common.sh"]);
+        return { s, conf, once };
+    }
+
+    it("running: writes the unmanaged-devices file once and reloads NetworkManager; a second run changes nothing", () => {
+        const { s, conf, once } = nm(true);
+        const first = once();
+        expect(first.stderr).toBe("");
+        expect(first.stdout).toBe(`networkmanager: changed (wrote ${conf} (CNI interfaces unmanaged))\n`);
+        const text = fs.readFileSync(conf, "utf8");
+        expect(text.split("\n")[1]).toBe("[keyfile]");
+        const devices = /^unmanaged-devices=(.*)$/m.exec(text)![1].split(";");
+        expect(devices).toEqual(expect.arrayContaining(["interface-name:cni0", "interface-name:flannel*", "interface-name:cali*", "interface-name:vxlan.calico", "interface-name:cilium_*"]));
+        expect(devices.every((d) => d.startsWith("interface-name:"))).toBe(true);
+        expect(once().stdout).toBe("networkmanager: unchanged\n");
+        expect(s.calls().filter((c) => c.includes("reload"))).toEqual(["systemctl reload NetworkManager"]);
+    });
+
+    it("not running: nothing written", () => {
+        const { conf, once } = nm(false);
+        expect(once().stdout).toBe("networkmanager: unchanged\n");
+        expect(fs.existsSync(conf)).toBe(false);
+    });
+});
+
+describe("preflight says what prepare will change on a RHEL-family host (warnings, not problems)", () => {
+    it("SELinux enforcing and firewalld running are announced; the host still passes", () => {
+        const s = stubs({ getenforce: "echo Enforcing", "firewall-cmd": '[[ $1 == --state ]] && echo running' });
+        const script = renderScript("preflight", {
+            NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [],
+            IGNORE: ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"],
+        }, { action: "run", lib: SCRIPTS_DIR });
+        const r = run("bash", ["-c", script, "preflight"], { KP_OS_RELEASE: osRelease(SUPPORTED[7][1]), KP_PATH_PREFIX: s.bin });
+        expect(r.status).toBe(0);
+        expect(r.stderr).toContain("warning: SELinux is enforcing: prepare will set it permissive (setenforce 0 and SELINUX=permissive in /etc/selinux/config)");
+        expect(r.stderr).toContain("warning: firewalld is running: prepare will open this node's ports and trust the pod and service networks (reset closes them again)");
+        expect(JSON.parse(r.stdout).os.family).toBe("rhel");
+    });
+});

@@ -190,6 +190,12 @@ main() {
     if [[ ! -d /proc/sys/net/bridge ]]; then
         warning "/proc/sys/net/bridge is missing: prepare will load the br_netfilter module"
     fi
+    if [[ $os_family == rhel ]] && command -v getenforce >/dev/null 2>&1 && [[ $(timeout 20 getenforce 2>/dev/null || true) == Enforcing ]]; then
+        warning "SELinux is enforcing: prepare will set it permissive (setenforce 0 and SELINUX=permissive in /etc/selinux/config)"
+    fi
+    if kp_firewalld_running; then
+        warning "firewalld is running: prepare will open this node's ports and trust the pod and service networks (reset closes them again)"
+    fi
 
     # --- facts ------------------------------------------------------------------
     if [[ -r /sys/class/dmi/id/product_uuid ]]; then

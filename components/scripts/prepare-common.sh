@@ -284,6 +284,34 @@ prepare_firewall() {
     step_result firewall "${changes[@]}"
 }
 
+# (Overridable for the unit tests only.)
+KP_NM_CONF=${KP_NM_CONF:-/etc/NetworkManager/conf.d/90-kubeadm-pulumi-cni.conf}
+
+# prepare_network_manager: where NetworkManager runs (the RHEL family's
+# default, Ubuntu desktops), tell it to leave the CNIs' interfaces alone: it
+# otherwise takes over the bridges, tunnels and veths the CNI makes and
+# breaks pod networking (Calico's "Configure NetworkManager"; the same holds
+# for flannel's and Cilium's devices). The file stays after teardown, like
+# the sysctl and module files: it matches only CNI interface names.
+prepare_network_manager() {
+    local content
+    if ! timeout 20 systemctl is-active --quiet NetworkManager 2>/dev/null; then
+        step_result networkmanager
+        return 0
+    fi
+    content=$(printf '%s\n' \
+        '# Written by kubeadm-pulumi (prepare): NetworkManager leaves the pod network interfaces alone.' \
+        '[keyfile]' \
+        'unmanaged-devices=interface-name:cni0;interface-name:flannel*;interface-name:cali*;interface-name:tunl*;interface-name:vxlan.calico;interface-name:vxlan-v6.calico;interface-name:wireguard.cali;interface-name:wg-v6.cali;interface-name:cilium_*;interface-name:lxc*')$'\n'
+    write_file_if_changed "$KP_NM_CONF" 0644 "$content"
+    if [[ $KP_CHANGED == false ]]; then
+        step_result networkmanager
+        return 0
+    fi
+    timeout 60 systemctl reload NetworkManager || warn "systemctl reload NetworkManager failed: it reads $KP_NM_CONF at its next restart"
+    step_result networkmanager "wrote $KP_NM_CONF (CNI interfaces unmanaged)"
+}
+
 # prepare_main: the whole prepare run; the family body defines
 # family_prerequisites, family_repositories and family_packages.
 prepare_main() {
@@ -297,6 +325,7 @@ prepare_main() {
     family_prerequisites
     family_security
     prepare_firewall
+    prepare_network_manager
     family_repositories
     family_packages
     prepare_crictl
