@@ -407,3 +407,14 @@ describe("preflight says what prepare will change on a RHEL-family host (warning
         expect(JSON.parse(r.stdout).os.family).toBe("rhel");
     });
 });
+
+describe("one supported list", () => {
+    it("the README and docs/os-matrix.md name the systems lib.sh supports, in its words", () => {
+        const list = bash('printf "%s" "$KP_SUPPORTED_OS"').stdout;
+        expect(list).toBe("Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10");
+        expect(fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8")).toContain(`- ${list}, with systemd`);
+        expect(fs.readFileSync(path.join(__dirname, "..", "docs", "os-matrix.md"), "utf8")).toContain(`supported: ${list}.`);
+        // every system the table of this file calls supported is in the list's words
+        for (const [name] of SUPPORTED) expect(list).toContain(name.split(" ")[0]);
+    });
+});
