@@ -101,14 +101,18 @@ export const NODE_PORT_RANGE = "30000-32767/tcp";
  * Protocols"): a control plane's API server, etcd, kubelet, kube-proxy,
  * controller-manager and scheduler ports, a worker's kubelet, kube-proxy and
  * NodePort ports (also on a control plane that is a worker), every node's
- * CNI ports; and the pod and service networks as trusted sources, or
- * firewalld drops pod-to-pod and pod-to-service traffic between nodes (the
+ * CNI ports; the ingress controller's HTTP and HTTPS ports on the nodes it
+ * runs on (`addons.ingress.nodes`: the host ports with hostNetwork, its two
+ * NodePorts otherwise); and the pod and service networks as trusted sources,
+ * or firewalld drops pod-to-pod and pod-to-service traffic between nodes (the
  * same advice as k3s's "Requirements: firewalld").
  */
 export function firewallOpenings(spec: ClusterSpec, host: HostSpec): { ports: string[]; sources: string[] } {
     const ports: string[] = [...preflightPorts(spec, host).map((p) => `${p}/tcp`)];
     if (isWorker(host)) ports.push(NODE_PORT_RANGE);
     ports.push(...CNI_PORTS[spec.network.cni]);
+    const ingress = spec.addons.ingress;
+    if (ingress.enabled && ingress.nodes.includes(host.name)) ports.push(`${ingress.httpPort}/tcp`, `${ingress.httpsPort}/tcp`);
     return { ports: [...new Set(ports)], sources: [spec.network.podSubnet, spec.network.serviceSubnet] };
 }
 

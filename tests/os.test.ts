@@ -337,8 +337,8 @@ describe("firewalld: prepare opens the node's ports and records them, reset/unin
 });
 
 describe("firewallOpenings: what prepare opens, per role and CNI", () => {
-    const spec = (cni: ClusterSpec["network"]["cni"], apiPort = 6443) =>
-        ({ apiServer: { port: apiPort }, network: { podSubnet: "10.244.0.0/16", serviceSubnet: "10.96.0.0/12", cni } }) as unknown as ClusterSpec;
+    const spec = (cni: ClusterSpec["network"]["cni"], apiPort = 6443, ingress = { enabled: false, nodes: [] as string[], httpPort: 80, httpsPort: 443 }) =>
+        ({ apiServer: { port: apiPort }, network: { podSubnet: "10.244.0.0/16", serviceSubnet: "10.96.0.0/12", cni }, addons: { ingress } }) as unknown as ClusterSpec;
     const host = (...roles: HostSpec["roles"]) => ({ name: "h", roles }) as unknown as HostSpec;
 
     it("a control plane: the API server (its configured port), etcd, kubelet, kube-proxy, controller-manager, scheduler, the CNI's", () => {
@@ -352,6 +352,13 @@ describe("firewallOpenings: what prepare opens, per role and CNI", () => {
         expect(firewallOpenings(spec("calico"), host("worker")).ports).toEqual(["10250/tcp", "10256/tcp", "30000-32767/tcp", ...CNI_PORTS.calico]);
         expect(firewallOpenings(spec("none"), host("control-plane", "worker")).ports).toContain("30000-32767/tcp");
         expect(firewallOpenings(spec("none"), host("worker")).ports).toEqual(["10250/tcp", "10256/tcp", "30000-32767/tcp"]);
+    });
+
+    it("the ingress controller's ports on the nodes it runs on only", () => {
+        const withIngress = spec("flannel", 6443, { enabled: true, nodes: ["h"], httpPort: 80, httpsPort: 443 });
+        expect(firewallOpenings(withIngress, host("worker")).ports).toEqual(["10250/tcp", "10256/tcp", "30000-32767/tcp", "8472/udp", "80/tcp", "443/tcp"]);
+        const elsewhere = spec("flannel", 6443, { enabled: true, nodes: ["other"], httpPort: 80, httpsPort: 443 });
+        expect(firewallOpenings(elsewhere, host("worker")).ports).not.toContain("80/tcp");
     });
 });
 
