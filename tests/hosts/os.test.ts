@@ -84,6 +84,8 @@ sandbox.describe("Debian 13 hosts: preflight, prepare, init, join and teardown b
             packages: { localRepository: { apt: `http://${sb.gateway}:${repo.port}/ ./` } },
             // sandbox hosts share this machine's cgroup v1 (see tests/hosts/lifecycle.test.ts)
             preflight: { ignore: ["cgroup"] },
+            // the stand-ins have no API server for the add-ons (and the Gateway API CRDs are not reachable)
+            addons: { ingress: false, dashboard: false, metricsServer: false, smokeTest: false },
         });
         up = await runProgram(raw, { execute, state, checkReachability: true });
         state = up.state;
