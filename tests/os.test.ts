@@ -195,10 +195,7 @@ function stubs(scripts: Record<string, string>): { bin: string; calls: () => str
 
 describe("RHEL family: SELinux permissive (prepare-rhel.sh family_security)", () => {
     function selinux(mode: string, config: string) {
-        const s = stubs({
-            getenforce: `cat ${shellQuote(path.join(tmp, "x"))}/../$(basename "$0")-mode 2>/dev/null || true`,
-            setenforce: "exit 0",
-        });
+        const s = stubs({ restorecon: "exit 0" });
         // getenforce answers from a state file setenforce writes, like the kernel would
         fs.writeFileSync(path.join(s.bin, "getenforce"), `#!/bin/bash\nprintf '%s\\n' "getenforce" >>${shellQuote(path.join(s.bin, "calls"))}\ncat ${shellQuote(path.join(s.bin, "mode"))}\n`, { mode: 0o755 });
         fs.writeFileSync(path.join(s.bin, "setenforce"), `#!/bin/bash\nprintf '%s\\n' "setenforce $*" >>${shellQuote(path.join(s.bin, "calls"))}\n[[ $1 == 0 ]] && echo Permissive >${shellQuote(path.join(s.bin, "mode"))}\n`, { mode: 0o755 });
@@ -221,6 +218,7 @@ describe("RHEL family: SELinux permissive (prepare-rhel.sh family_security)", ()
         const second = once();
         expect(second.stdout).toBe("selinux: unchanged\n");
         expect(s.calls().filter((c) => c.startsWith("setenforce"))).toEqual(["setenforce 0"]);
+        expect(s.calls().filter((c) => c.startsWith("restorecon"))).toEqual([`restorecon -- ${file}`]);
     });
 
     it("Disabled stays disabled: no setenforce, config untouched", () => {

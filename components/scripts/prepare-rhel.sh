@@ -152,6 +152,8 @@ family_security() {
             printf x
         )
         write_file_if_changed "$KP_SELINUX_CONFIG" "$(stat -c %a "$KP_SELINUX_CONFIG")" "${config%x}"
+        # (the file is replaced by a rename: give it back its SELinux label, as sed -i would keep it)
+        if command -v restorecon >/dev/null 2>&1; then timeout 30 restorecon -- "$KP_SELINUX_CONFIG" || true; fi
         changes+=("SELINUX=permissive in $KP_SELINUX_CONFIG")
     fi
     step_result selinux "${changes[@]}"
