@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostFacts, checkAgainstEarlier, parseFacts } from "./facts";
-import { ClusterSpec, HostSpec, isControlPlane, minorOf } from "./model";
+import { ClusterSpec, HostSpec, isControlPlane, isWorker, minorOf } from "./model";
+import { CNI_PORTS } from "./addons/cni";
 import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "./containerd";
 import { library } from "./scripts";
 import { ScriptCall, StepConnection, StepTarget, scriptsStep, sshEndpoint, step } from "./step";
@@ -92,6 +93,29 @@ export function preflightPorts(spec: ClusterSpec, host: HostSpec): string[] {
     return [...new Set(ports)].sort((a, b) => a - b).map(String);
 }
 
+/** The NodePort range kube-proxy serves on every node that runs workloads (kube-apiserver's --service-node-port-range default). */
+export const NODE_PORT_RANGE = "30000-32767/tcp";
+
+/**
+ * What prepare opens where firewalld runs (kubernetes.io "Ports and
+ * Protocols"): a control plane's API server, etcd, kubelet, kube-proxy,
+ * controller-manager and scheduler ports, a worker's kubelet, kube-proxy and
+ * NodePort ports (also on a control plane that is a worker), every node's
+ * CNI ports; the ingress controller's HTTP and HTTPS ports on the nodes it
+ * runs on (`addons.ingress.nodes`: the host ports with hostNetwork, its two
+ * NodePorts otherwise); and the pod and service networks as trusted sources,
+ * or firewalld drops pod-to-pod and pod-to-service traffic between nodes (the
+ * same advice as k3s's "Requirements: firewalld").
+ */
+export function firewallOpenings(spec: ClusterSpec, host: HostSpec): { ports: string[]; sources: string[] } {
+    const ports: string[] = [...preflightPorts(spec, host).map((p) => `${p}/tcp`)];
+    if (isWorker(host)) ports.push(NODE_PORT_RANGE);
+    ports.push(...CNI_PORTS[spec.network.cni]);
+    const ingress = spec.addons.ingress;
+    if (ingress.enabled && ingress.nodes.includes(host.name)) ports.push(`${ingress.httpPort}/tcp`, `${ingress.httpsPort}/tcp`);
+    return { ports: [...new Set(ports)], sources: [spec.network.podSubnet, spec.network.serviceSubnet] };
+}
+
 /** The preflight script call for one host. */
 export function preflightCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
     const cp = isControlPlane(host);
@@ -120,6 +144,7 @@ export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
     const local = spec.packages.localRepository;
     const pause = pauseImage(spec);
     const registries = spec.containerd.registries.map(renderRegistryHosts);
+    const firewall = firewallOpenings(spec, host);
     return {
         script: "prepare",
         what: `swap off, modules, sysctls, containerd ${CONTAINERD_VERSION}, kubelet/kubeadm/kubectl ${spec.kubernetesVersion}, ` +
@@ -137,6 +162,8 @@ export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             REGISTRY_DIRS: registries.map((r) => r.dir),
             REGISTRY_HOSTS_TOML: registries.map((r) => r.hostsToml),
             REGISTRY_CAS: registries.map((r) => r.ca),
+            FIREWALL_PORTS: firewall.ports,
+            FIREWALL_SOURCES: firewall.sources,
             CRICTL_CONFIG: renderCrictlConfig(),
             PAUSE_IMAGE: pause,
             IMAGE_REPOSITORY: spec.kubeadm.imageRepository,

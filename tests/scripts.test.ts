@@ -68,6 +68,8 @@ function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string;
         REGISTRY_DIRS: registries.map((r) => r[0]),
         REGISTRY_HOSTS_TOML: registries.map((r) => r[1]),
         REGISTRY_CAS: registries.map((r) => r[2]),
+        FIREWALL_PORTS: controlPlane ? ["6443/tcp", "2379/tcp", "2380/tcp", "10250/tcp", "10256/tcp", "10257/tcp", "10259/tcp", "8472/udp"] : ["10250/tcp", "10256/tcp", "30000-32767/tcp", "8472/udp"],
+        FIREWALL_SOURCES: ["10.244.0.0/16", "10.96.0.0/12"],
         LOCAL_APT_SOURCE: local.apt ?? "",
         LOCAL_RPM_BASEURL: local.rpm ?? "",
         LOCAL_REPO_KEY_URL: local.keyUrl ?? "",

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { ChartSource, CniName, NetworkSpec } from "../model";
+import { ChartSource, CniChoice, CniName, NetworkSpec } from "../model";
 import { CNI_CHARTS, ChartPin } from "../versions";
 import { flannelImageValues } from "./values";
 
@@ -18,6 +18,23 @@ export interface CniArgs {
     /** `addons.imageRegistry`: where the CNI's images come from (flannel; the other charts take `charts.<chart>.values`). */
     imageRegistry?: string;
 }
+
+/**
+ * The ports each CNI's nodes reach each other on, as `<port>/<proto>` (opened
+ * by prepare where firewalld runs): flannel's VXLAN backend 8472/udp
+ * (flannel Documentation/backends.md); Calico with the VXLANCrossSubnet pool
+ * set below: BGP 179/tcp between nodes of one subnet, VXLAN 4789/udp across
+ * subnets, Typha 5473/tcp (docs.tigera.io "Network requirements"); Cilium's
+ * default VXLAN tunnel 8472/udp, health checks 4240/tcp and Hubble's peer
+ * service 4244/tcp (docs.cilium.io "Firewall Rules"). `none`: the user's CNI,
+ * the user's ports.
+ */
+export const CNI_PORTS: Readonly<Record<CniChoice, readonly string[]>> = {
+    flannel: ["8472/udp"],
+    calico: ["179/tcp", "4789/udp", "5473/tcp"],
+    cilium: ["4240/tcp", "4244/tcp", "8472/udp"],
+    none: [],
+};
 
 /**
  * Chart values per CNI. The one setting that matters everywhere: the pod CIDR

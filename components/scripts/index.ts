@@ -56,6 +56,8 @@ const PREPARE_VARS = {
     REGISTRY_DIRS: "array",
     REGISTRY_HOSTS_TOML: "array",
     REGISTRY_CAS: "array",
+    FIREWALL_PORTS: "array",
+    FIREWALL_SOURCES: "array",
     CRICTL_CONFIG: "string",
     PAUSE_IMAGE: "string",
     IMAGE_REPOSITORY: "string",

@@ -63,14 +63,62 @@ private_tmpdir() {
     chmod 0700 "$KP_TMPDIR"
 }
 
-# os_release_field KEY: the unquoted value of KEY in /etc/os-release.
+# The os-release file (overridable for the unit tests only, which show the
+# scripts every supported and some unsupported systems).
+KP_OS_RELEASE=${KP_OS_RELEASE:-/etc/os-release}
+
+# os_release_field KEY: the unquoted value of KEY in $KP_OS_RELEASE.
 os_release_field() {
     local line
-    line=$(grep -E "^$1=" /etc/os-release 2>/dev/null | head -n 1) || true
+    line=$(grep -E "^$1=" "$KP_OS_RELEASE" 2>/dev/null | head -n 1) || true
     line=${line#*=}
     line=${line#[\"\']}
     line=${line%[\"\']}
     printf '%s' "$line"
+}
+
+# --- operating systems ------------------------------------------------------
+# The systems the scripts support, by os-release ID and VERSION_ID, and the
+# family each belongs to (debian: apt, AppArmor; rhel: dnf, SELinux,
+# firewalld). docs/os-matrix.md says how each is tested.
+# shellcheck disable=SC2034 # read by preflight and prepare
+readonly KP_SUPPORTED_OS="Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
+
+# kp_os_family_of ID VERSION_ID: "debian" or "rhel" for a supported system, nothing otherwise.
+kp_os_family_of() {
+    case "$1:$2" in
+    debian:12 | debian:13 | ubuntu:22.04 | ubuntu:24.04 | ubuntu:26.04) printf 'debian' ;;
+    rhel:9 | rhel:9.[0-9]* | rhel:10 | rhel:10.[0-9]* | rocky:9 | rocky:9.[0-9]* | rocky:10 | rocky:10.[0-9]* | \
+        almalinux:9 | almalinux:9.[0-9]* | almalinux:10 | almalinux:10.[0-9]* | centos:9 | centos:10) printf 'rhel' ;;
+    esac
+}
+
+# kp_os_family_like: the family an unsupported system resembles, from
+# os-release ID and ID_LIKE (Linux Mint, Debian 11, Oracle Linux, ...), or nothing.
+kp_os_family_like() {
+    local words
+    words=" $(os_release_field ID) $(os_release_field ID_LIKE) "
+    case $words in
+    *" debian "* | *" ubuntu "*) printf 'debian' ;;
+    *" rhel "* | *" centos "* | *" fedora "* | *" rocky "* | *" almalinux "*) printf 'rhel' ;;
+    esac
+}
+
+# kp_os_detect: read $KP_OS_RELEASE into KP_OS_ID, KP_OS_VERSION, KP_OS_NAME
+# (what the system calls itself) and KP_OS_FAMILY ("debian", "rhel", or empty
+# when the system is not supported or there is no os-release).
+# shellcheck disable=SC2034 # the globals are read by the steps that need them (preflight, prepare)
+kp_os_detect() {
+    KP_OS_ID='' KP_OS_VERSION='' KP_OS_NAME='' KP_OS_FAMILY=''
+    if [[ ! -r $KP_OS_RELEASE ]]; then
+        KP_OS_NAME="(no $KP_OS_RELEASE)"
+        return 0
+    fi
+    KP_OS_ID=$(os_release_field ID)
+    KP_OS_VERSION=$(os_release_field VERSION_ID)
+    KP_OS_NAME=$(os_release_field PRETTY_NAME)
+    KP_OS_NAME="${KP_OS_NAME:-$KP_OS_ID $KP_OS_VERSION} (ID=$KP_OS_ID VERSION_ID=$KP_OS_VERSION)"
+    KP_OS_FAMILY=$(kp_os_family_of "$KP_OS_ID" "$KP_OS_VERSION")
 }
 
 # bundle_path_ok PATH: the path charset of the stdin bundle (mirrors encodeBundle).
@@ -553,6 +601,60 @@ cleanup_node_state() {
             warn "could not restart containerd (see journalctl -u containerd)"
         fi
     fi
+}
+
+# --- firewalld ----------------------------------------------------------------
+# prepare opens the node's ports (and trusts the pod and service networks)
+# when firewalld runs, and records here what it opened itself; reset and
+# uninstall close exactly those again. Anything that was open before stays.
+KP_FIREWALL_RECORD=$KP_STATE_DIR/firewalld-opened
+
+# kp_firewalld_running: firewalld is installed and running.
+kp_firewalld_running() {
+    command -v firewall-cmd >/dev/null 2>&1 && [[ $(timeout 30 firewall-cmd --state 2>/dev/null || true) == running ]]
+}
+
+# kp_firewalld_item OP ITEM [--permanent]: query, add or remove ITEM, which is
+# `port <port>[-<port>]/<proto>` (in the default zone) or `source <CIDR>` (in
+# the trusted zone), in the running or (--permanent) the saved configuration.
+kp_firewalld_item() {
+    local op=$1 kind=${2%% *} value=${2#* } zone=()
+    shift 2
+    [[ $kind == port ]] || zone=(--zone=trusted)
+    case $op in
+    query) timeout 30 firewall-cmd "$@" "${zone[@]}" "--query-$kind=$value" >/dev/null 2>&1 ;;
+    add | remove) timeout 30 firewall-cmd "$@" "${zone[@]}" "--$op-$kind=$value" >/dev/null ;;
+    esac
+}
+
+# kp_firewall_close: close what prepare opened in firewalld (the record), in
+# the running and the saved configuration, then forget the record.
+kp_firewall_close() {
+    local item items=() running=false
+    [[ -f $KP_FIREWALL_RECORD ]] || return 0
+    mapfile -t items <"$KP_FIREWALL_RECORD"
+    kp_firewalld_running && running=true
+    for item in "${items[@]}"; do
+        [[ $item == "port "* || $item == "source "* ]] || continue
+        if [[ $running == true ]]; then
+            if kp_firewalld_item query "$item" --permanent; then
+                kp_firewalld_item remove "$item" --permanent || warn "firewalld: could not remove $item from the saved configuration"
+            fi
+            if kp_firewalld_item query "$item"; then
+                kp_firewalld_item remove "$item" || warn "firewalld: could not remove $item"
+            fi
+            say "firewalld: closed $item (opened by prepare)"
+        elif command -v firewall-offline-cmd >/dev/null 2>&1; then
+            local kind=${item%% *} zone=()
+            [[ $kind == port ]] || zone=(--zone=trusted)
+            timeout 60 firewall-offline-cmd "${zone[@]}" "--remove-$kind=${item#* }" >/dev/null 2>&1 ||
+                warn "firewalld (not running): could not remove $item from the saved configuration"
+            say "firewalld (not running): removed $item (opened by prepare) from the saved configuration"
+        else
+            warn "firewalld is not running and firewall-offline-cmd is missing: $item (opened by prepare) stays in its configuration"
+        fi
+    done
+    rm -f -- "$KP_FIREWALL_RECORD"
 }
 
 # --- step runner and claims -------------------------------------------------

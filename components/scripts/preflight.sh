@@ -47,30 +47,29 @@ main() {
     # stdout carries only the final JSON line: everything else goes to stderr.
     exec 3>&1 1>&2
 
-    local os_id='' os_version='' os_family='' os_pretty kernel cgroup=none cpus=0 mem_mb=0
+    local os_id='' os_version='' os_family='' like='' kernel cgroup=none cpus=0 mem_mb=0
     local product_uuid='' swap_on=false containerd_version='' already_joined=false
     local c major minor state missing_controllers=() macs=() mac name pm cmd
 
     log "checking host $NODE_NAME for Kubernetes $KUBERNETES_MINOR ($([[ $IS_CONTROL_PLANE == true ]] && echo control plane || echo worker))"
 
     # --- operating system -------------------------------------------------
-    if [[ -r /etc/os-release ]]; then
-        os_id=$(os_release_field ID)
-        os_version=$(os_release_field VERSION_ID)
-        os_pretty=$(os_release_field PRETTY_NAME)
-        case "$os_id:$os_version" in
-        debian:12 | debian:13 | ubuntu:22.04 | ubuntu:24.04 | ubuntu:26.04) os_family=debian ;;
-        rhel:9 | rhel:9.* | rhel:10 | rhel:10.* | rocky:9* | rocky:10* | almalinux:9* | almalinux:10* | centos:9 | centos:10)
-            os_family=rhel
-            ;;
-        *)
-            problem os "unsupported operating system '${os_pretty:-$os_id $os_version}' (ID=$os_id VERSION_ID=$os_version)" \
-                "use Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
-            ;;
-        esac
-    else
-        problem os "/etc/os-release is missing, so the operating system cannot be identified" \
-            "use Debian 12/13, Ubuntu 22.04/24.04/26.04, or RHEL/Rocky/AlmaLinux/CentOS Stream 9/10"
+    kp_os_detect
+    os_id=$KP_OS_ID
+    os_version=$KP_OS_VERSION
+    os_family=$KP_OS_FAMILY
+    if [[ ! -r $KP_OS_RELEASE ]]; then
+        PROBLEMS+=("$KP_OS_RELEASE is missing, so the operating system cannot be identified. Fix: use $KP_SUPPORTED_OS")
+    elif [[ -z $os_family ]]; then
+        like=$(kp_os_family_like)
+        if [[ -n $like ]]; then
+            problem os "unsupported operating system $KP_OS_NAME; supported: $KP_SUPPORTED_OS" \
+                "use a supported system, or accept the risk with preflight.ignore: [os] (prepare then treats it as the $like family)"
+            os_family=$like
+        else
+            # Not ignorable: prepare knows neither its package manager nor its quirks.
+            PROBLEMS+=("unsupported operating system $KP_OS_NAME, of neither the Debian nor the RHEL family; supported: $KP_SUPPORTED_OS. Fix: use a supported system")
+        fi
     fi
 
     # --- kernel -------------------------------------------------------------
@@ -190,6 +189,12 @@ main() {
     fi
     if [[ ! -d /proc/sys/net/bridge ]]; then
         warning "/proc/sys/net/bridge is missing: prepare will load the br_netfilter module"
+    fi
+    if [[ $os_family == rhel ]] && command -v getenforce >/dev/null 2>&1 && [[ $(timeout 20 getenforce 2>/dev/null || true) == Enforcing ]]; then
+        warning "SELinux is enforcing: prepare will set it permissive (setenforce 0 and SELINUX=permissive in /etc/selinux/config)"
+    fi
+    if kp_firewalld_running; then
+        warning "firewalld is running: prepare will open this node's ports and trust the pod and service networks (reset closes them again)"
     fi
 
     # --- facts ------------------------------------------------------------------

@@ -3,6 +3,8 @@
 # this file between lib.sh and the family's body). Every step is guarded so a
 # second run changes nothing and reports "<step>: unchanged".
 # Vars: KUBERNETES_VERSION, KUBERNETES_MINOR, CONTAINERD_CONFIG, CRICTL_CONFIG,
+# FIREWALL_PORTS (`<port>[-<port>]/<proto>` the node serves), FIREWALL_SOURCES
+# (the pod and service CIDRs),
 # REGISTRY_DIRS, REGISTRY_HOSTS_TOML, REGISTRY_CAS (one entry per
 # containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 # containerd is checked and images are looked up and pulled with `ctr` (it
@@ -227,6 +229,89 @@ prepare_images() {
     step_result images "pulled ${absent[*]}"
 }
 
+# prepare_firewall: when firewalld runs (the RHEL family's default), open
+# FIREWALL_PORTS in its default zone and put FIREWALL_SOURCES (the pod and
+# service networks) in its trusted zone, in the running and the saved
+# configuration, without a reload (which would drop other runtime-only rules).
+# What this step opened is recorded (KP_FIREWALL_RECORD) so that reset closes
+# exactly that; what was open already is never recorded, so never closed.
+# ufw (Ubuntu) is not changed: when it is active, a warning lists what to allow.
+prepare_firewall() {
+    local changes=() item recorded=() want_items=() keep=() opened p
+    for p in "${FIREWALL_PORTS[@]}"; do want_items+=("port $p"); done
+    for p in "${FIREWALL_SOURCES[@]}"; do want_items+=("source $p"); done
+    if ! kp_firewalld_running; then
+        if command -v ufw >/dev/null 2>&1 && timeout 30 ufw status 2>/dev/null | grep -qx 'Status: active'; then
+            warn "ufw is active and is not changed by this program: allow ${FIREWALL_PORTS[*]} (ufw allow <port>/<proto>)," \
+                "routed traffic from ${FIREWALL_SOURCES[*]} (ufw default allow routed), and the nodes' traffic to each other"
+        fi
+        step_result firewall
+        return 0
+    fi
+    [[ ! -f $KP_FIREWALL_RECORD ]] || mapfile -t recorded <"$KP_FIREWALL_RECORD"
+    for item in "${want_items[@]}"; do
+        opened=false
+        if ! kp_firewalld_item query "$item" --permanent; then
+            kp_firewalld_item add "$item" --permanent ||
+                die "firewalld refused to add $item to its saved configuration (a source can be in one zone only: see firewall-cmd --get-active-zones)"
+            opened=true
+        fi
+        if ! kp_firewalld_item query "$item"; then
+            kp_firewalld_item add "$item" || die "firewalld refused to add $item"
+            opened=true
+        fi
+        if [[ $opened == true ]]; then
+            changes+=("opened $item")
+            keep+=("$item")
+        elif printf '%s\n' "${recorded[@]}" | grep -qxF -- "$item"; then
+            keep+=("$item")
+        fi
+    done
+    # Opened by an earlier run for a setting that is gone: close it.
+    for item in "${recorded[@]}"; do
+        [[ -n $item ]] || continue
+        printf '%s\n' "${want_items[@]}" | grep -qxF -- "$item" && continue
+        if kp_firewalld_item query "$item" --permanent; then kp_firewalld_item remove "$item" --permanent || true; fi
+        if kp_firewalld_item query "$item"; then kp_firewalld_item remove "$item" || true; fi
+        changes+=("closed $item")
+    done
+    (umask 077 && mkdir -p -- "$KP_STATE_DIR")
+    if ((${#keep[@]} > 0)); then
+        write_file_if_changed "$KP_FIREWALL_RECORD" 0600 "$(printf '%s\n' "${keep[@]}" | sort -u)"$'\n'
+    elif [[ -f $KP_FIREWALL_RECORD ]]; then
+        rm -f -- "$KP_FIREWALL_RECORD"
+    fi
+    step_result firewall "${changes[@]}"
+}
+
+# (Overridable for the unit tests only.)
+KP_NM_CONF=${KP_NM_CONF:-/etc/NetworkManager/conf.d/90-kubeadm-pulumi-cni.conf}
+
+# prepare_network_manager: where NetworkManager runs (the RHEL family's
+# default, Ubuntu desktops), tell it to leave the CNIs' interfaces alone: it
+# otherwise takes over the bridges, tunnels and veths the CNI makes and
+# breaks pod networking (Calico's "Configure NetworkManager"; the same holds
+# for flannel's and Cilium's devices). The file stays after teardown, like
+# the sysctl and module files: it matches only CNI interface names.
+prepare_network_manager() {
+    local content
+    if ! timeout 20 systemctl is-active --quiet NetworkManager 2>/dev/null; then
+        step_result networkmanager
+        return 0
+    fi
+    content=$(printf '%s\n' \
+        '# Written by kubeadm-pulumi (prepare): NetworkManager leaves the pod network interfaces alone.' \
+        '[keyfile]' \
+        'unmanaged-devices=interface-name:cni0;interface-name:flannel*;interface-name:cali*;interface-name:tunl*;interface-name:vxlan.calico;interface-name:vxlan-v6.calico;interface-name:wireguard.cali;interface-name:wg-v6.cali;interface-name:cilium_*;interface-name:lxc*')$'\n'
+    write_file_if_changed "$KP_NM_CONF" 0644 "$content"
+    if [[ $KP_CHANGED == false ]]; then
+        step_result networkmanager
+        return 0
+    fi
+    timeout 60 systemctl reload NetworkManager || warn "systemctl reload NetworkManager failed: it reads $KP_NM_CONF at its next restart"
+    step_result networkmanager "wrote $KP_NM_CONF (CNI interfaces unmanaged)"
+}
+
 # prepare_main: the whole prepare run; the family body defines
 # family_prerequisites, family_repositories and family_packages.
 prepare_main() {
@@ -238,6 +323,9 @@ prepare_main() {
     prepare_modules
     prepare_sysctls
     family_prerequisites
+    family_security
+    prepare_firewall
+    prepare_network_manager
     family_repositories
     family_packages
     prepare_crictl

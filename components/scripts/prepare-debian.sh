@@ -5,6 +5,12 @@
 # DOCKER_REPO_BASE, CONTAINERD_VERSION, CONTAINERD_CONFIG, CRICTL_CONFIG,
 # PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
 
+# apt never asks: no debconf question (DEBIAN_FRONTEND), and no needrestart
+# prompt on Ubuntu (its apt hook asks which services to restart after a
+# library upgrade; NEEDRESTART_SUSPEND skips the hook, NEEDRESTART_MODE=l only
+# lists should it run anyway). Not mode `a`: that restarts the host's other
+# services (sshd among them) in the middle of pulumi up; prepare restarts
+# what it changes itself (containerd).
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l NEEDRESTART_SUSPEND=1
 # shellcheck disable=SC2034 # read by prepare-common.sh (prepare.sh sources both)
 readonly KP_FAMILY=debian
@@ -75,6 +81,18 @@ family_prerequisites() {
     apt_update
     apt_install "${pkgs[@]}"
     step_result prerequisites "installed ${pkgs[*]}"
+}
+
+# family_security: AppArmor needs nothing from this program. containerd
+# loads its default profile (cri-containerd.apparmor.d) for every container
+# itself when the kernel has AppArmor on and /sbin/apparmor_parser exists,
+# and runs containers unconfined without the parser (containerd
+# pkg/apparmor/apparmor_linux.go, hostSupports). That last case is reported.
+family_security() {
+    if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || true) == Y* && ! -x /sbin/apparmor_parser ]]; then
+        warn "AppArmor is on in the kernel but /sbin/apparmor_parser is missing, so containerd runs pods without its default AppArmor profile; install the apparmor package to confine them"
+    fi
+    step_result apparmor
 }
 
 readonly LOCAL_LIST=/etc/apt/sources.list.d/kubeadm-pulumi-local.list

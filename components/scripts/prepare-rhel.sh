@@ -129,10 +129,34 @@ family_repositories() {
     if ((${#changes[@]} > 0)); then
         DNF_REFRESH=(--refresh)
     fi
-    if [[ $(getenforce 2>/dev/null || true) == Enforcing ]]; then
-        warn "SELinux is enforcing; containerd.io brings container-selinux, but if pods fail with permission errors see the kubeadm install guide (setenforce 0)"
-    fi
     step_result repositories "${changes[@]}"
+}
+
+# (Overridable for the unit tests only.)
+KP_SELINUX_CONFIG=${KP_SELINUX_CONFIG:-/etc/selinux/config}
+
+# family_security: SELinux permissive, now (setenforce 0) and at boot
+# (SELINUX=permissive in /etc/selinux/config), as kubeadm's install guide
+# does for the RHEL family: the kubelet, static pods and CNI plugins write
+# host paths (/var/lib/etcd, /opt/cni/bin, /var/log/pods) that the targeted
+# policy labels for other domains. A disabled SELinux stays disabled.
+family_security() {
+    local changes=() config
+    if command -v getenforce >/dev/null 2>&1 && [[ $(timeout 20 getenforce 2>/dev/null || true) == Enforcing ]]; then
+        timeout 20 setenforce 0 || die "setenforce 0 failed: set SELinux permissive by hand (setenforce 0) and re-run pulumi up"
+        changes+=("setenforce 0 (was Enforcing)")
+    fi
+    if [[ -f $KP_SELINUX_CONFIG ]] && grep -Eq "^[[:space:]]*SELINUX=[\"']?enforcing" "$KP_SELINUX_CONFIG"; then
+        config=$(
+            sed -E "s/^([[:space:]]*)SELINUX=[\"']?enforcing[\"']?/\\1SELINUX=permissive/" "$KP_SELINUX_CONFIG"
+            printf x
+        )
+        write_file_if_changed "$KP_SELINUX_CONFIG" "$(stat -c %a "$KP_SELINUX_CONFIG")" "${config%x}"
+        # (the file is replaced by a rename: give it back its SELinux label, as sed -i would keep it)
+        if command -v restorecon >/dev/null 2>&1; then timeout 30 restorecon -- "$KP_SELINUX_CONFIG" || true; fi
+        changes+=("SELINUX=permissive in $KP_SELINUX_CONFIG")
+    fi
+    step_result selinux "${changes[@]}"
 }
 
 family_packages() {

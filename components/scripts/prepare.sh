@@ -8,14 +8,19 @@
 # prepare-debian.sh (apt) and prepare-rhel.sh (dnf).
 # Vars: see prepare-common.sh.
 
-# prepare_family: "debian" or "rhel" from /etc/os-release ID and ID_LIKE, or nothing.
+# prepare_family: "debian" or "rhel" for a supported system; for another one
+# (run only when preflight.ignore lists `os`) the family its os-release ID_LIKE
+# names, with a warning; nothing when there is none.
 prepare_family() {
-    local words
-    words=" $(os_release_field ID) $(os_release_field ID_LIKE) "
-    case $words in
-    *" debian "* | *" ubuntu "*) printf 'debian' ;;
-    *" rhel "* | *" centos "* | *" fedora "* | *" rocky "* | *" almalinux "*) printf 'rhel' ;;
-    esac
+    kp_os_detect
+    if [[ -n $KP_OS_FAMILY ]]; then
+        printf '%s' "$KP_OS_FAMILY"
+        return 0
+    fi
+    local like
+    like=$(kp_os_family_like)
+    [[ -z $like ]] || warn "unsupported operating system $KP_OS_NAME (supported: $KP_SUPPORTED_OS): preparing it as the $like family, untested"
+    printf '%s' "$like"
 }
 
 main() {
@@ -32,7 +37,10 @@ main() {
         # shellcheck source=prepare-rhel.sh
         source "$KP_LIB/prepare-rhel.sh"
         ;;
-    *) die "cannot tell the package manager of this host from /etc/os-release (ID=$(os_release_field ID), ID_LIKE=$(os_release_field ID_LIKE)); supported: Debian/Ubuntu (apt) and the RHEL family (dnf)" ;;
+    *)
+        kp_os_detect
+        die "unsupported operating system $KP_OS_NAME: neither apt (Debian family) nor dnf (RHEL family) by its os-release ID/ID_LIKE; supported: $KP_SUPPORTED_OS"
+        ;;
     esac
     prepare_main
 }

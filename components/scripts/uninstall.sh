@@ -7,6 +7,8 @@
 
 main() {
     local p
+    # (a host prepared but never joined has no reset: its ports close here)
+    kp_firewall_close
     for p in "${KP_LIB%/*}" "$KP_STATE_DIR" "$KP_LOG_DIR"; do
         if [[ -e $p ]]; then
             rm -rf -- "$p"

@@ -1,5 +1,5 @@
 /**
- * Real Debian 12 hosts (systemd + sshd) booted on this machine with
+ * Real Debian 12 (or, with `release: "trixie"`, Debian 13) hosts (systemd + sshd) booted on this machine with
  * systemd-nspawn, each in its own network namespace, for tests that run the
  * project's shell scripts for real over real SSH.
  *
@@ -44,6 +44,8 @@ export interface SandboxHost {
     logPath: string;
     /** With `realContainers`: the host's own cgroup directory in each hierarchy (on this machine). */
     cgroups: string[];
+    /** The Debian release the host runs. */
+    release: DebianRelease;
 }
 
 export interface SshResult {
@@ -73,7 +75,14 @@ export interface Sandbox {
     stop(): Promise<void>;
 }
 
+/** The Debian releases a sandbox host can run, each from its own cached base (tests/hosts/setup.sh). */
+export type DebianRelease = "bookworm" | "trixie";
+/** os-release VERSION_ID of each release. */
+export const DEBIAN_VERSION: Readonly<Record<DebianRelease, string>> = { bookworm: "12", trixie: "13" };
+
 export interface SandboxOptions {
+    /** The Debian release of every host: "bookworm" (Debian 12, the default) or "trixie" (Debian 13). */
+    release?: DebianRelease;
     /** First three octets of the sandbox /24, e.g. "10.213.7". Default: 10.213.<derived from the names>. */
     subnetPrefix?: string;
     /** Bound on waiting for all hosts to answer ssh with a booted systemd (ms). Default 60000. */
@@ -103,7 +112,11 @@ export interface SandboxOptions {
 const REPO = path.resolve(__dirname, "..", "..");
 export const SETUP_SCRIPT = path.join(__dirname, "setup.sh");
 export const CACHE_DIR = process.env.SANDBOX_CACHE_DIR ?? path.join(REPO, ".cache", "sandbox");
-export const BASE_ROOT = path.join(CACHE_DIR, "rootfs-bookworm");
+/** The cached base root file system of a release (one directory each, so one release's rebuild never touches another's). */
+export function baseRoot(release: DebianRelease = "bookworm"): string {
+    return path.join(CACHE_DIR, `rootfs-${release}`);
+}
+export const BASE_ROOT = baseRoot("bookworm");
 const HOSTS_DIR = path.join(CACHE_DIR, "hosts");
 const READY_MARK = path.join(BASE_ROOT, ".sandbox-ready");
 
@@ -493,9 +506,9 @@ function installExitHandlers(): void {
 
 // ---------------------------------------------------------------------------
 
-function runSetup(log: (s: string) => void): Promise<void> {
+function runSetup(log: (s: string) => void, release: DebianRelease): Promise<void> {
     return new Promise((resolve, reject) => {
-        const child = spawn("bash", [SETUP_SCRIPT], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SANDBOX_CACHE_DIR: CACHE_DIR } });
+        const child = spawn("bash", [SETUP_SCRIPT], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SANDBOX_CACHE_DIR: CACHE_DIR, SANDBOX_RELEASE: release } });
         let out = "";
         const onData = (d: Buffer) => {
             const s = d.toString();
@@ -519,10 +532,11 @@ function readIds(root: string): Map<string, [number, number]> {
 }
 
 /** Copy the base and personalise it for `name`. */
-async function prepareRoot(root: string, name: string, hostsFile: string, publicKey: string, realContainers: boolean): Promise<void> {
+async function prepareRoot(root: string, name: string, hostsFile: string, publicKey: string, realContainers: boolean, release: DebianRelease): Promise<void> {
     // Shared lock: setup.sh (exclusive) never swaps the base out under a copy.
-    const cp = await runAsync("flock", ["-s", path.join(CACHE_DIR, ".setup.lock"), "cp", "-a", "--reflink=auto", BASE_ROOT, root]);
-    if (cp.code !== 0) throw new Error(`copying ${BASE_ROOT} to ${root} failed (${cp.code}): ${cp.stderr.trim()}`);
+    const base = baseRoot(release);
+    const cp = await runAsync("flock", ["-s", path.join(CACHE_DIR, ".setup.lock"), "cp", "-a", "--reflink=auto", base, root]);
+    if (cp.code !== 0) throw new Error(`copying ${base} to ${root} failed (${cp.code}): ${cp.stderr.trim()}`);
     fs.writeFileSync(path.join(root, "etc/hostname"), `${name}\n`);
     fs.writeFileSync(path.join(root, "etc/hosts"), hostsFile);
     fs.writeFileSync(path.join(root, "etc/machine-id"), `${crypto.randomBytes(16).toString("hex")}\n`);
@@ -556,6 +570,8 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
     if (names.length === 0 || names.length > 250) throw new Error("startSandbox: need 1..250 host names");
     for (const n of names) if (!NAME_RE.test(n)) throw new Error(`startSandbox: bad host name ${JSON.stringify(n)} (want ${NAME_RE})`);
     if (new Set(names).size !== names.length) throw new Error("startSandbox: duplicate host names");
+    const release = opts.release ?? "bookworm";
+    if (!(release in DEBIAN_VERSION)) throw new Error(`startSandbox: release must be one of ${Object.keys(DEBIAN_VERSION).join(", ")}, got ${JSON.stringify(release)}`);
     const prefix = opts.subnetPrefix ?? defaultPrefix(names);
     if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(prefix) || prefix.split(".").some((o) => Number(o) > 255))
         throw new Error(`startSandbox: subnetPrefix must be three octets like "10.213.7", got ${JSON.stringify(prefix)}`);
@@ -569,7 +585,7 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
     };
 
     // Cheap when everything is in place; rebuilds the base when setup.sh's recipe changed.
-    await runSetup(log);
+    await runSetup(log, release);
     lap("setup");
 
     const bridge = bridgeName(prefix);
@@ -603,6 +619,7 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
         systemState: "",
         logPath: path.join(HOSTS_DIR, `${name}.log`),
         cgroups: [],
+        release,
     }));
 
     const keyPath = path.join(keyDir, "id_ed25519");
@@ -659,7 +676,7 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
 
         const hostsFile =
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + hosts.map((h) => `${h.address}\t${h.name}\n`).join("");
-        await Promise.all(hosts.map((h) => prepareRoot(h.root, h.name, hostsFile, publicKey, opts.realContainers ?? false)));
+        await Promise.all(hosts.map((h) => prepareRoot(h.root, h.name, hostsFile, publicKey, opts.realContainers ?? false, release)));
         lap("copy");
 
         for (const h of hosts) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares this machine for the sandbox hosts used by tests/hosts/sandbox.ts:
 #   1. installs debootstrap, systemd-nspawn, the ssh client and iproute2;
-#   2. builds a cached Debian 12 (bookworm) root file system with systemd and
-#      sshd under <repo>/.cache/sandbox/rootfs-bookworm, once.
+#   2. builds a cached Debian root file system with systemd and sshd under
+#      <repo>/.cache/sandbox/rootfs-<release>, once per release: Debian 12
+#      (bookworm, the default) or Debian 13 (trixie).
 # Idempotent: a second run only checks. Must run as root.
 # The base image also has the distribution packages prepare would otherwise
 # install from the distribution mirror (curl, gnupg, conntrack, socat,
@@ -11,7 +12,8 @@
 # ssh enabled, `PermitRootLogin prohibit-password`, an empty machine-id and no
 # ssh host keys (each per-host copy gets its own of both).
 # Environment: SANDBOX_CACHE_DIR (default <repo>/.cache/sandbox),
-#              SANDBOX_MIRROR (default: the Debian mirror from apt's sources).
+#              SANDBOX_MIRROR (default: the Debian mirror from apt's sources),
+#              SANDBOX_RELEASE (bookworm or trixie; default bookworm).
 set -euo pipefail
 
 t0=$(date +%s.%N)
@@ -26,7 +28,15 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${SANDBOX_CACHE_DIR:-$repo/.cache/sandbox}
-base=$cache/rootfs-bookworm
+release=${SANDBOX_RELEASE:-bookworm}
+case $release in
+bookworm | trixie) ;;
+*)
+    echo "setup.sh: SANDBOX_RELEASE must be bookworm (Debian 12) or trixie (Debian 13), not '$release'" >&2
+    exit 1
+    ;;
+esac
+base=$cache/rootfs-$release
 mkdir -p "$cache"
 
 # Serialise concurrent runs (parallel jest workers) on one lock.
@@ -52,9 +62,18 @@ else
 fi
 
 # --- 2. base root file system ----------------------------------------------
-# The cache is stamped with a hash of this script: editing the recipe rebuilds it.
-recipe=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
-if [ -f "$base/.sandbox-ready" ] && [ "$(cat "$base/.sandbox-ready")" = "$recipe" ]; then
+# Each release's base is stamped with a hash of the recipe (this script from
+# the "# --- recipe" line on) and the release name: editing the recipe
+# rebuilds every base, adding a release (above) rebuilds none.
+recipe=$({ sed -n '/^# --- recipe/,$p' "${BASH_SOURCE[0]}"; echo "$release"; } | sha256sum | cut -c1-16)
+stamp=$(cat "$base/.sandbox-ready" 2>/dev/null || true)
+# A bookworm base from before releases were selectable carries the hash of
+# that whole script (9b2630643a0f8f37); its build steps were exactly the
+# recipe below for bookworm, so it is kept, until the recipe changes.
+if [ "$release" = bookworm ] && [ "$stamp" = 9b2630643a0f8f37 ] && [ "$recipe" = 2e9cf23e76eb7023 ]; then
+    stamp=$recipe
+fi
+if [ -f "$base/.sandbox-ready" ] && [ "$stamp" = "$recipe" ]; then
     log "base root fs cached at $base (recipe $recipe)"
     exit 0
 fi
@@ -65,12 +84,13 @@ mirror=${SANDBOX_MIRROR:-}
 if [ -z "$mirror" ]; then
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
-        # deb822: first stanza whose URIs is a Debian archive (not -security).
+        # deb822: first stanza whose URIs is a Debian archive (not -security)
+        # serving a release itself (a suite without "-"): it serves every release.
         mirror=$(awk '
-            /^[[:space:]]*$/ { if (uri != "" && suite ~ /bookworm( |$)/) { print uri; exit } uri=""; suite=""; next }
+            /^[[:space:]]*$/ { if (uri != "" && suite ~ / [a-z]+ /) { print uri; exit } uri=""; suite=""; next }
             /^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { uri=$i; break } }
             /^Suites:/ { $1=""; suite=$0 " " }
-            END { if (uri != "" && suite ~ /bookworm( |$)/) print uri }' "$f" | head -n1)
+            END { if (uri != "" && suite ~ / [a-z]+ /) print uri }' "$f" | head -n1)
         [ -n "$mirror" ] && break
     done
 fi
@@ -83,20 +103,21 @@ if [ -z "$mirror" ]; then
 fi
 log "mirror: $mirror"
 
+# --- recipe: everything from here builds a base (the stamp hashes it) -------
 # Build into a temp dir and rename at the end: a half-built tree is never a cache.
 rm -rf --one-file-system "$base"
-for stale in "$cache"/rootfs-bookworm.tmp.*; do
+for stale in "$cache"/rootfs-"$release".tmp.*; do
     [ -e "$stale" ] && rm -rf --one-file-system "$stale"
 done
-tmp=$cache/rootfs-bookworm.tmp.$$
+tmp=$cache/rootfs-$release.tmp.$$
 trap 'rm -rf --one-file-system "$tmp"' EXIT
 
-log "debootstrap bookworm into $tmp"
+log "debootstrap $release into $tmp"
 debootstrap --variant=minbase \
     --include=systemd,systemd-sysv,dbus,openssh-server,iproute2,sudo,curl,ca-certificates,gnupg,conntrack,socat,ethtool,iptables,nftables,kmod,procps \
-    bookworm "$tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 || {
-    echo "setup.sh: debootstrap failed; last lines of $cache/debootstrap.log:" >&2
-    tail -n 30 "$cache/debootstrap.log" >&2
+    "$release" "$tmp" "$mirror" >"$cache/debootstrap-$release.log" 2>&1 || {
+    echo "setup.sh: debootstrap failed; last lines of $cache/debootstrap-$release.log:" >&2
+    tail -n 30 "$cache/debootstrap-$release.log" >&2
     exit 1
 }
 log "debootstrap done"
