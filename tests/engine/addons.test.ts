@@ -122,6 +122,23 @@ function programObjects(run: Run): Obj[] {
 const stream = (objs: Obj[]) => objs.map((o) => YAML.stringify(o)).join("---\n");
 const docs = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJS()).filter((o) => o && o.kind);
 const out = (r: { status: number | null; stdout: string; stderr: string }) => ({ status: r.status, out: (r.stdout + r.stderr).trim().slice(-2000) });
+/** Success; on failure the diff shows the tool's output. */
+const OK = { status: 0, out: expect.any(String) };
+
+const SCRIPTS = path.join(ROOT, "components/scripts");
+const bashArr = (a: string[]) => `(${a.map((s) => `'${s.replace(/'/g, `'\\''`)}'`).join(" ")})`;
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/** Source lib.sh and the step file (its trailing `kp_step main` neutralised), set the step's variables, run `fn`. */
+function smoke(vars: Record<string, unknown>, ns: string, fn: string): string {
+    const decl = Object.entries(vars).map(([k, v]) => `${k}=${Array.isArray(v) ? bashArr(v.map(String)) : q(String(v))}`);
+    const r = spawnSync("bash", ["-c", [
+        "set -euo pipefail", `source ${q(path.join(SCRIPTS, "lib.sh"))}`, "kp_step() { :; }", `source ${q(path.join(SCRIPTS, "smoke-test.sh"))}`,
+        ...decl, `SMOKE_NS=${q(ns)}`, fn,
+    ].join("\n")], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`bash: ${r.stderr}`);
+    return r.stdout;
+}
+const smokeManifest = (vars: Record<string, unknown>, ns: string) => smoke(vars, ns, "smoke_manifest");
 
 engine.describe("the real kube-apiserver v1.36.4 judges what the program builds for its add-ons", () => {
     let cp: ControlPlane;
@@ -182,7 +199,7 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
             expect(objs.map((o) => o.kind).sort()).toEqual(["ClusterRoleBinding", "Namespace", "Namespace", "Namespace", "Secret", "Secret", "ServiceAccount"]);
             // roleRef is immutable (see the test below): each variant starts from no binding, as a replacement would
             cp.kubectl(["delete", "clusterrolebinding", "kubeadm-pulumi:dashboard-login", "--ignore-not-found"]);
-            expect(out(apply(objs))).toMatchObject({ status: 0 });
+            expect(out(apply(objs))).toEqual(OK);
             for (const o of objs) {
                 const got = getJson(o.kind.toLowerCase(), o.metadata.name, ...(o.metadata.namespace ? ["-n", o.metadata.namespace] : []));
                 expect(got.metadata.labels ?? {}).toMatchObject(o.metadata.labels ?? {});
@@ -201,7 +218,7 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
                 const objs = await objectsOf(name);
                 cp.kubectl(["delete", "clusterrolebinding", "kubeadm-pulumi:dashboard-login", "--ignore-not-found"]);
                 cp.kubectl(["-n", "headlamp", "delete", "secret", "dashboard-login-token", "--ignore-not-found"]);
-                expect(out(apply(objs))).toMatchObject({ status: 0 });
+                expect(out(apply(objs))).toEqual(OK);
                 let token = "";
                 const deadline = Date.now() + 60000;
                 while (!token && Date.now() < deadline) {
@@ -260,19 +277,6 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
     });
 
     describe("2. the smoke test's manifests, printed by its own bash functions", () => {
-        const SCRIPTS = path.join(ROOT, "components/scripts");
-        const bashArr = (a: string[]) => `(${a.map((s) => `'${s.replace(/'/g, `'\\''`)}'`).join(" ")})`;
-        const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-        /** Source lib.sh and the step file (its trailing `kp_step main` neutralised), set the step's variables, run `fn`. */
-        function smoke(vars: Record<string, unknown>, ns: string, fn: string): string {
-            const decl = Object.entries(vars).map(([k, v]) => `${k}=${Array.isArray(v) ? bashArr(v.map(String)) : q(String(v))}`);
-            const r = spawnSync("bash", ["-c", [
-                "set -euo pipefail", `source ${q(path.join(SCRIPTS, "lib.sh"))}`, "kp_step() { :; }", `source ${q(path.join(SCRIPTS, "smoke-test.sh"))}`,
-                ...decl, `SMOKE_NS=${q(ns)}`, fn,
-            ].join("\n")], { encoding: "utf8" });
-            if (r.status !== 0) throw new Error(`bash: ${r.stderr}`);
-            return r.stdout;
-        }
         const PODS = "cp-1=10.244.0.5 worker-1=10.244.1.5 worker-2=10.244.2.5";
         const SMOKE_VARIANTS: [string, Partial<RawConfig>][] = [
             ["defaults: ingress on both workers, dashboard route", {}],
@@ -294,14 +298,14 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
             expect(kinds).toEqual(["Namespace", "DaemonSet", "Service", ...(withIngress ? ["Ingress"] : [])]);
             // the step's own command: `kubectl apply -f -`
             const a = cp.kubectl(["apply", "-f", "-"], manifest);
-            expect(out(a)).toMatchObject({ status: 0 });
+            expect(out(a)).toEqual(OK);
             expect(a.stdout).toContain(`namespace/${ns} created`);
             expect(a.stdout).toContain("daemonset.apps/echo created");
             expect(a.stdout).toContain("service/echo created");
             if (withIngress) expect(a.stdout).toContain("ingress.networking.k8s.io/echo created");
 
             const job = smoke(vars, ns, `smoke_job ${q(PODS)}`);
-            expect(out(cp.kubectl(["apply", "-f", "-"], job))).toMatchObject({ status: 0 });
+            expect(out(cp.kubectl(["apply", "-f", "-"], job))).toEqual(OK);
             const got = getJson("-n", ns, "job", "check");
             const c = got.spec.template.spec.containers[0];
             // the YAML block carried the check script intact
@@ -342,10 +346,10 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
                 expect(d.metadata.annotations["gateway.networking.k8s.io/bundle-version"]).toBe(GATEWAY_API.version);
                 expect(d.metadata.annotations["gateway.networking.k8s.io/channel"]).toBe("standard");
             }
-            expect(out(apply(text))).toMatchObject({ status: 0 });
+            expect(out(apply(text))).toEqual(OK);
             const w = cp.kubectl(["wait", "--for=condition=Established", "--timeout=60s",
                 ...docs(text).filter((d) => d.kind === "CustomResourceDefinition").map((d) => `crd/${d.metadata.name}`)]);
-            expect(out(w)).toMatchObject({ status: 0 });
+            expect(out(w)).toEqual(OK);
         });
 
         /** The Gateway the Traefik chart makes (templates/gateway.yaml): class traefik, listener `web` on the entrypoint's port. */
@@ -363,8 +367,8 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
             const v = traefikValues(spec) as Obj;
             const port = v.gateway.listeners.web.port;
             expect(port).toBe(v.ports.web.port);
-            expect(out(apply([{ apiVersion: "v1", kind: "Namespace", metadata: { name: "traefik" } }]))).toMatchObject({ status: 0 });
-            expect(out(dryRun(gatewayFor(port)))).toMatchObject({ status: 0 });
+            expect(out(apply([{ apiVersion: "v1", kind: "Namespace", metadata: { name: "traefik" } }]))).toEqual(OK);
+            expect(out(dryRun(gatewayFor(port)))).toEqual(OK);
         });
 
         test("the check can fail: a listener port out of range, TLS on an HTTP listener and a repeated listener name are refused by the CRDs", () => {
@@ -420,7 +424,7 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
                     // the service-account token (and its ca.crt) is mounted where the flag points
                     expect(dep.spec.template.spec.automountServiceAccountToken ?? true).toBe(true);
                     const r = dryRun(rendered);
-                    expect(out(r)).toMatchObject({ status: 0 });
+                    expect(out(r)).toEqual(OK);
                     expect(r.stdout).toMatch(/deployment\.apps\/metrics-server serverside-applied \(server dry run\)/);
                     expect(r.stdout).toMatch(/apiservice\.apiregistration\.k8s\.io\/v1beta1\.metrics\.k8s\.io serverside-applied/);
                 });
@@ -447,7 +451,7 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
                 const spec = parseClusterConfig(raw(o), "kubeadm-cluster");
                 const run = await runProgram(raw(o));
                 const ns = programObjects(run).find((x) => x.kind === "Namespace" && x.metadata.name === "traefik")!;
-                expect(out(apply([ns]))).toMatchObject({ status: 0 });
+                expect(out(apply([ns]))).toEqual(OK);
                 const rendered = docs(template("traefik", chart(), "traefik", traefikValues(spec), "--api-versions", "gateway.networking.k8s.io/v1"));
                 const ds = rendered.find((d) => d.kind === "DaemonSet")!;
                 expect(ds.spec.template.spec.hostNetwork ?? false).toBe(spec.addons.ingress.exposure === "hostNetwork");
@@ -461,11 +465,24 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
                     expect(svc.spec.ports.find((p: Obj) => p.name === "web").nodePort).toBe(spec.addons.ingress.httpPort);
                 }
                 const r = dryRun(rendered);
-                expect(out(r)).toMatchObject({ status: 0 });
+                expect(out(r)).toEqual(OK);
                 // the pod probe needs the chart's ServiceAccount to exist (ServiceAccount admission)
-                expect(out(apply(rendered.filter((d) => d.kind === "ServiceAccount")))).toMatchObject({ status: 0 });
+                expect(out(apply(rendered.filter((d) => d.kind === "ServiceAccount")))).toEqual(OK);
                 const pod = dryRun([podOf(ds)]);
-                expect(out(pod)).toMatchObject({ status: 0 });
+                expect(out(pod)).toEqual(OK);
+            });
+
+            test("its IngressClass is the cluster default: the smoke test's Ingress, which names no class, gets traefik from the API server", () => {
+                const spec = parseClusterConfig(raw(), "kubeadm-cluster");
+                const rendered = docs(template("traefik", chart(), "traefik", traefikValues(spec), "--api-versions", "gateway.networking.k8s.io/v1"));
+                const cls = rendered.filter((d) => d.kind === "IngressClass");
+                expect(cls.map((c) => c.metadata.name)).toEqual(["traefik"]);
+                expect(out(apply(cls))).toEqual(OK);
+                const ns = `kubeadm-pulumi-smoke-class${Date.now() % 100000}`;
+                const manifest = smokeManifest(smokeTestCall(spec).vars, ns);
+                expect(out(cp.kubectl(["apply", "-f", "-"], manifest))).toEqual(OK);
+                // the DefaultIngressClass admission plugin filled it in
+                expect(getJson("-n", ns, "ingress", "echo").spec.ingressClassName).toBe("traefik");
             });
 
             test("the check can fail: the hostNetwork pod is refused under the baseline label", () => {
@@ -475,7 +492,7 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
                 expect(cp.kubectl(["create", "namespace", "traefik-baseline"]).status).toBe(0);
                 expect(cp.kubectl(["label", "namespace", "traefik-baseline", "pod-security.kubernetes.io/enforce=baseline"]).status).toBe(0);
                 const sa = rendered.find((d) => d.kind === "ServiceAccount")!;
-                expect(out(apply([{ ...sa, metadata: { ...sa.metadata, namespace: "traefik-baseline" } }]))).toMatchObject({ status: 0 });
+                expect(out(apply([{ ...sa, metadata: { ...sa.metadata, namespace: "traefik-baseline" } }]))).toEqual(OK);
                 const pod = podOf(ds);
                 pod.metadata.namespace = "traefik-baseline";
                 const r = dryRun([pod]);
