@@ -14,7 +14,9 @@
  * `ADDON_SECTIONS`, and may add boxes to the step graph through `graph`.
  */
 import * as YAML from "yaml";
-import { chartReference, cniValues, mergeValues } from "./addons/cni";
+import { chartReference, cniReleaseValues, mergeValues } from "./addons/cni";
+import { DASHBOARD_LOGIN_ACCOUNT, DASHBOARD_NAMESPACE, DASHBOARD_TLS_SECRET, dashboardUrl, headlampValues, ingressEndpoints, metricsServerValues, traefikValues } from "./addons/values";
+import { ADDON_CHARTS, AddonChart } from "./versions";
 import { configWarnings } from "./config";
 import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "./containerd";
 import { pauseImage } from "./host";
@@ -228,7 +230,7 @@ const cni: PlanSection = {
         return [
             `A \`helm.v3.Release\` named \`${choice}\` in namespace \`${pin.namespace}\`, chart ${from}, once every node has joined. Values:`,
             "",
-            fence(YAML.stringify(mergeValues(cniValues(choice, spec.network), source?.values), { lineWidth: 0, sortMapEntries: false }), "yaml"),
+            fence(YAML.stringify(cniReleaseValues(choice, spec.network, spec.addons.imageRegistry, source?.values), { lineWidth: 0, sortMapEntries: false }), "yaml"),
         ].join("\n");
     },
 };
@@ -245,7 +247,37 @@ const cni: PlanSection = {
  * and no box, or a box whose edges differ from its resources' dependencies.
  * They come after the pod network, before the step-script appendix.
  */
-export const ADDON_SECTIONS: PlanSection[] = [];
+export const ADDON_SECTIONS: PlanSection[] = [{
+    id: "addons",
+    title: "Add-ons",
+    render({ spec }) {
+        const a = spec.addons;
+        const release = (chart: AddonChart, values: Record<string, unknown>, what: string): string[] => {
+            const pin = ADDON_CHARTS[chart];
+            const source = spec.charts[pin.chart];
+            const ref = chartReference(pin, source);
+            const from = source?.path
+                ? `the local chart ${code(source.path)} (charts.${pin.chart}.path)`
+                : `${code(String(ref.chart))} ${ref.version} from ${code(String((ref.repositoryOpts as { repo?: string } | undefined)?.repo))}`;
+            return ["", `### ${chart}`, "", `${what}: a \`helm.v3.Release\` named \`${chart}\` in namespace \`${pin.namespace}\`, chart ${from}, after the pod network. Values:`, "",
+                fence(YAML.stringify(mergeValues(values, source?.values), { lineWidth: 0, sortMapEntries: false }), "yaml")];
+        };
+        const out: string[] = [];
+        const on = [a.ingress.enabled && "ingress", a.dashboard.enabled && "dashboard", a.metricsServer.enabled && "metrics-server", a.smokeTest.enabled && "smoke test"].filter(Boolean);
+        out.push(on.length ? `On: ${on.join(", ")}${a.imageRegistry ? `; every add-on image from ${code(a.imageRegistry)} (addons.imageRegistry)` : ""}.` : "Every add-on is off.");
+        if (a.ingress.enabled) {
+            out.push(...release("traefik", traefikValues(spec), `The ingress controller (${a.ingress.exposure} on ${a.ingress.nodes.join(", ")})`));
+            out.push("", "Reached at:", "", ...ingressEndpoints(spec).map((e) => `- ${e.node}: ${e.http} and ${e.https}`));
+        }
+        if (a.metricsServer.enabled) out.push(...release("metrics-server", metricsServerValues(spec), "metrics-server, verifying each kubelet's serving certificate against the cluster CA"));
+        if (a.dashboard.enabled) {
+            out.push(...release("headlamp", headlampValues(spec), `The dashboard at ${dashboardUrl(a)}`));
+            out.push("", `With it: the TLS Secret \`${DASHBOARD_NAMESPACE}/${DASHBOARD_TLS_SECRET}\` (${a.dashboard.tlsCertificate ? "the certificate from addons.dashboard.tls, its key `<secret: addons.dashboard.tls.key>`" : "a certificate for the host from the program's ingress CA, key `<secret: generated at pulumi up>`"}), ` +
+                `the ServiceAccount \`${DASHBOARD_NAMESPACE}/${DASHBOARD_LOGIN_ACCOUNT}\` bound to the ClusterRole \`${a.dashboard.access}\`, and its token Secret (stack output \`dashboardToken\`, <secret: made by the cluster>).`);
+        }
+        return out.join("\n");
+    },
+}];
 
 const scriptLibrary: PlanSection = {
     id: "step-scripts",

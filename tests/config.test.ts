@@ -812,10 +812,14 @@ describe("the example stacks", () => {
         const steps = planSteps(spec);
         for (const h of spec.hosts) expect(steps.some((s) => s.name === `${h.name}-join` || s.name === `${h.name}-init`)).toBe(true);
         expect(steps.every((s) => s.tooLong === undefined && s.commands.create.length > 0)).toBe(true);
-        // No secret in the file (comments aside): no key material, no stored secure value, no salt; no addons (added by their own change).
+        // The air-gapped add-ons: every image from the site registry, every chart from the mirror, the CRDs from an internal URL.
+        expect(spec.addons.imageRegistry).toBe("registry.example.internal/k8s");
+        for (const c of ["traefik", "headlamp", "metrics-server"]) expect(spec.charts[c]?.repo).toBeDefined();
+        expect(spec.addons.ingress.gatewayApiCrds).toMatch(/^https:\/\/files\.example\.internal\//);
+        expect(spec.addons.ingress.nodes).toEqual(["worker-1", "worker-2"]);
+        // No secret in the file (comments aside): no key material, no stored secure value, no salt.
         const data = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
         expect(data).not.toMatch(/PRIVATE KEY|secure:|encryptionsalt:/);
-        expect(data).not.toMatch(/^\s*kubeadm-cluster:addons:/m);
     });
 });
 

@@ -335,6 +335,19 @@ describe("npm run plan", () => {
         for (const s of planSteps(spec)) expect(svg).toContain(`<title>${s.name.replace(/-/g, "&#45;")}</title>`);
     });
 
+    test("the add-ons section: each enabled add-on's chart, values and objects; no secret value", () => {
+        const md = renderPlan("t", parseClusterConfig(rawConfig({ addons: { imageRegistry: "mirror.example:5000/k8s", dashboard: { access: "cluster-admin" } } }), "kubeadm-cluster"));
+        const section = md.slice(md.indexOf("## Add-ons"));
+        expect(section).toContain("### traefik");
+        expect(section).toContain("### metrics-server");
+        expect(section).toContain("--kubelet-certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
+        expect(section).toContain("### headlamp");
+        expect(section).toContain("bound to the ClusterRole `cluster-admin`");
+        expect(section).toContain("registry: mirror.example:5000/k8s");
+        expect(md).toContain("repository: mirror.example:5000/k8s/flannel-io/flannel");
+        expect(md).not.toMatch(/PRIVATE KEY/);
+    });
+
     test("the add-on seam: a section in ADDON_SECTIONS is rendered after the CNI and its boxes join the graph", () => {
         const addon: PlanSection = {
             id: "addon-test",
@@ -346,7 +359,8 @@ describe("npm run plan", () => {
         try {
             const md = renderPlan("t", parseClusterConfig(rawConfig(), "kubeadm-cluster"));
             const titles = planSections().map((s) => s.title);
-            expect(titles.indexOf("Add-on: test")).toBe(titles.indexOf("Pod network (CNI)") + 1);
+            expect(titles.indexOf("Add-on: test")).toBeGreaterThan(titles.indexOf("Pod network (CNI)"));
+            expect(titles.indexOf("Add-on: test")).toBeLessThan(titles.indexOf("Appendix: the step scripts"));
             expect(md.indexOf("values of the test add-on")).toBeGreaterThan(md.indexOf("## Pod network (CNI)"));
             expect(md).toContain("n_cni --> n_addon_test");
         } finally {

@@ -128,11 +128,11 @@ const VARIANTS: Variant[] = [
     { id: "uninstall", name: "uninstall", vars: { NODE_NAME: "worker-1" } },
     {
         id: "smoke-test", name: "smoke-test", vars: {
-            NODES: ["cp-1", "worker-1"], SMOKE_IMAGE: "registry.k8s.io/e2e-test-images/agnhost:2.63.0", DNS_DOMAIN: "cluster.local",
+            NODES: ["cp-1", "worker-1"], SMOKE_IMAGE: "registry.k8s.io/e2e-test-images/agnhost:2.63.0", DNS_DOMAIN: "cluster.local", INGRESS_CLASS: "traefik",
             INGRESS_TARGETS: ["10.0.0.11:80"], DASHBOARD_HOST: "dashboard.demo.internal", CHECK_METRICS: true, CHECKED: "nodes cp-1,worker-1",
         },
     },
-    { id: "smoke-test-bare", name: "smoke-test", vars: { NODES: ["cp-1"], SMOKE_IMAGE: "mirror.example:5000/e2e-test-images/agnhost:2.63.0", DNS_DOMAIN: "k8s.internal", INGRESS_TARGETS: [], DASHBOARD_HOST: "", CHECK_METRICS: false, CHECKED: "nodes cp-1" } },
+    { id: "smoke-test-bare", name: "smoke-test", vars: { NODES: ["cp-1"], SMOKE_IMAGE: "mirror.example:5000/e2e-test-images/agnhost:2.63.0", DNS_DOMAIN: "k8s.internal", INGRESS_CLASS: "", INGRESS_TARGETS: [], DASHBOARD_HOST: "", CHECK_METRICS: false, CHECKED: "nodes cp-1" } },
     { id: "gateway-api", name: "gateway-api", vars: { CRDS_SOURCE: "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml", CRDS_VERSION: "v1.5.1" } },
     { id: "gateway-api-stdin", name: "gateway-api", vars: { CRDS_SOURCE: "-", CRDS_VERSION: "v1.5.1" } },
 ];

@@ -16,7 +16,7 @@ import { ScriptCall, StepConnection, StepTarget, step } from "../step";
 import { ADDON_CHARTS, ADDON_IMAGES, AddonChart, CNI_CHARTS, GATEWAY_API } from "../versions";
 import { chartReference, mergeValues } from "./cni";
 import {
-    DASHBOARD_LOGIN_ACCOUNT, DASHBOARD_NAMESPACE, DASHBOARD_TLS_SECRET, INGRESS_NAMESPACE, IngressEndpoint,
+    DASHBOARD_LOGIN_ACCOUNT, DASHBOARD_NAMESPACE, INGRESS_CLASS, DASHBOARD_TLS_SECRET, INGRESS_NAMESPACE, IngressEndpoint,
     dashboardUrl, headlampValues, imageRef, ingressEndpoints, metricsServerValues, smokeIngressTargets, traefikValues,
 } from "./values";
 
@@ -60,6 +60,7 @@ export function smokeTestCall(spec: ClusterSpec): ScriptCall {
             NODES: spec.hosts.map((h) => h.name),
             SMOKE_IMAGE: imageRef(ADDON_IMAGES.agnhost, a.imageRegistry),
             DNS_DOMAIN: spec.network.dnsDomain,
+            INGRESS_CLASS: a.ingress.enabled ? INGRESS_CLASS : "",
             INGRESS_TARGETS: a.ingress.enabled ? smokeIngressTargets(spec) : [],
             DASHBOARD_HOST: a.dashboard.enabled ? a.dashboard.host : "",
             CHECK_METRICS: a.metricsServer.enabled,
@@ -169,7 +170,9 @@ export class Addons extends pulumi.ComponentResource {
                 metadata: { name: DASHBOARD_LOGIN_ACCOUNT, namespace: DASHBOARD_NAMESPACE },
             }, { ...k, dependsOn: [ns] });
             new k8s.rbac.v1.ClusterRoleBinding(`${name}-dashboard-login-binding`, {
-                metadata: { name: `kubeadm-pulumi:${DASHBOARD_LOGIN_ACCOUNT}` },
+                // (the access level in the name: a changed roleRef cannot be updated in place, and a
+                // new name lets the replacement be created before the old binding is deleted)
+                metadata: { name: `kubeadm-pulumi:${DASHBOARD_LOGIN_ACCOUNT}:${a.dashboard.access}` },
                 roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: a.dashboard.access },
                 subjects: [{ kind: "ServiceAccount", name: DASHBOARD_LOGIN_ACCOUNT, namespace: DASHBOARD_NAMESPACE }],
             }, { ...k, dependsOn: [sa] });

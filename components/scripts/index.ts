@@ -88,6 +88,7 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
         NODES: "array",
         SMOKE_IMAGE: "string",
         DNS_DOMAIN: "string",
+        INGRESS_CLASS: "string",
         INGRESS_TARGETS: "array",
         DASHBOARD_HOST: "string",
         CHECK_METRICS: "bool",

@@ -8,7 +8,7 @@
 # metrics API lists every node. Everything runs in a namespace of its own that
 # is deleted again whatever happened. One line per check; the step fails
 # listing every failed check.
-# Vars: NODES, SMOKE_IMAGE, DNS_DOMAIN, INGRESS_TARGETS (addr:port items),
+# Vars: NODES, SMOKE_IMAGE, DNS_DOMAIN, INGRESS_CLASS, INGRESS_TARGETS (addr:port items),
 # DASHBOARD_HOST (empty: no dashboard), CHECK_METRICS, CHECKED (what is
 # being checked, versions included: the step runs again when it changes).
 
@@ -82,6 +82,7 @@ metadata:
   name: echo
   namespace: $SMOKE_NS
 spec:
+  ingressClassName: $INGRESS_CLASS
   rules:
   - host: $SMOKE_NS.smoke.test
     http:
