@@ -58,10 +58,10 @@ spec:
       containers:
       - name: netexec
         image: $SMOKE_IMAGE
-        args: ["netexec", "--http-port=8080", "--udp-port=-1"]
+        args: ["netexec", "--http-port=8080"]
         ports: [{containerPort: 8080}]
         readinessProbe:
-          httpGet: {path: /healthz, port: 8080}
+          httpGet: {path: /readyz, port: 8080}
           periodSeconds: 2
 ---
 apiVersion: v1

@@ -54,6 +54,15 @@ FLANNEL_CNI_FROM_PLUGINS=0.9.1
 # module zip carries the chart (chart/kube-flannel), used offline.
 FLANNEL_VERSION=0.28.4
 HELM_VERSION=3.19.5
+# Add-ons that can be had here (components/versions.ts ADDON_IMAGES): metrics-server
+# v0.9.0 (its module zip carries the pinned chart 3.13.1, charts/metrics-server);
+# agnhost 2.63.0 (k8s.io/kubernetes v1.36.4 test/images/agnhost/VERSION), the smoke
+# test's workload, on the image base plus Debian's busybox-static (upstream's image is
+# alpine: the smoke test's Job uses busybox wget and nslookup). Traefik's and
+# Headlamp's charts are refused by the proxy (403), so the ingress and the dashboard
+# do not run here.
+METRICS_SERVER_VERSION=0.9.0
+AGNHOST_VERSION=2.63.0
 DISTRIBUTION_VERSION=3.1.2 # github.com/distribution/distribution/v3: the local OCI registry
 GGCR_VERSION=0.21.9        # github.com/google/go-containerregistry: crane, to build and push images
 DEB_REVISION=1.1           # pkgs.k8s.io style revision (kubeadm=1.36.4-1.1)
@@ -177,6 +186,21 @@ wrapbuild() {
 wrapbuild flanneld 1 "-X github.com/flannel-io/flannel/pkg/version.Version=v$FLANNEL_VERSION -extldflags -static" \
     github.com/flannel-io/flannel
 gobuild helm 0 "" "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+gobuild metrics-server 0 "" "" "sigs.k8s.io/metrics-server/cmd/metrics-server@v$METRICS_SERVER_VERSION"
+wrapbuild agnhost 0 "" k8s.io/kubernetes/test/images/agnhost
+# busybox (the agnhost image's wget, nslookup): Debian's static build, as packaged.
+bb_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/ { print $2 }')
+[[ -n $bb_version && $bb_version != "(none)" ]] || die "busybox-static is not in apt's lists (apt-get update?)"
+if fresh busybox "busybox-static $bb_version" && [[ -x $BIN/busybox/busybox ]]; then
+    SUMMARY+=("busybox            cached  busybox-static $bb_version")
+else
+    rm -rf "$WORK/busybox" && mkdir -p "$WORK/busybox" "$BIN/busybox"
+    (cd "$WORK/busybox" && apt-get download "busybox-static=$bb_version" >"$LOGS/busybox.log" 2>&1) || die "apt-get download busybox-static failed (see $LOGS/busybox.log)"
+    dpkg-deb -x "$WORK"/busybox/busybox-static_*.deb "$WORK/busybox/root"
+    install -m 0755 "$WORK/busybox/root/bin/busybox" "$BIN/busybox/busybox"
+    printf '%s\n' "busybox-static $bb_version" >"$STAMPS/busybox.stamp"
+    SUMMARY+=("busybox            built   busybox-static $bb_version (Debian)")
+fi
 gobuild registry 0 "" "-X github.com/distribution/distribution/v3/version.version=v$DISTRIBUTION_VERSION" \
     "github.com/distribution/distribution/v3/cmd/registry@v$DISTRIBUTION_VERSION"
 gobuild crane 0 "" "" "github.com/google/go-containerregistry/cmd/crane@v$GGCR_VERSION"
@@ -186,6 +210,8 @@ moddir() { (cd "$WORK" && GOFLAGS="" go mod download -json "$1" | sed -n 's/^[[:
 K8S_DIR=$(moddir "k8s.io/kubernetes@v$K8S_VERSION")
 CTRD_DIR=$(moddir "$CTRD@v$CONTAINERD_VERSION")
 FLANNEL_DIR=$(moddir "github.com/flannel-io/flannel@v$FLANNEL_VERSION")
+MS_DIR=$(moddir "sigs.k8s.io/metrics-server@v$METRICS_SERVER_VERSION")
+[[ -f $MS_DIR/charts/metrics-server/Chart.yaml ]] || die "sigs.k8s.io/metrics-server@v$METRICS_SERVER_VERSION has no charts/metrics-server"
 [[ -f $K8S_DIR/build/pause/linux/pause.c && -f $CTRD_DIR/containerd.service && -d $FLANNEL_DIR/chart/kube-flannel ]] ||
     die "module sources incomplete: $K8S_DIR $CTRD_DIR $FLANNEL_DIR"
 
@@ -214,6 +240,17 @@ if [[ $(cat "$STAMPS/chart.stamp" 2>/dev/null) != "$chart_stamp" || ! -f $CACHE/
     mv "$CACHE/charts/.kube-flannel.new" "$CACHE/charts/kube-flannel"
     rm -rf "$CACHE/charts/.kube-flannel.old"
     printf '%s\n' "$chart_stamp" >"$STAMPS/chart.stamp"
+fi
+ms_chart_stamp="metrics-server module v$METRICS_SERVER_VERSION"
+if [[ $(cat "$STAMPS/chart-metrics-server.stamp" 2>/dev/null) != "$ms_chart_stamp" || ! -f $CACHE/charts/metrics-server/Chart.yaml ]]; then
+    mkdir -p "$CACHE/charts"
+    rm -rf "$CACHE/charts/.metrics-server.new" "$CACHE/charts/.metrics-server.old"
+    cp -R "$MS_DIR/charts/metrics-server" "$CACHE/charts/.metrics-server.new"
+    chmod -R u+w "$CACHE/charts/.metrics-server.new"
+    [[ ! -e $CACHE/charts/metrics-server ]] || mv "$CACHE/charts/metrics-server" "$CACHE/charts/.metrics-server.old"
+    mv "$CACHE/charts/.metrics-server.new" "$CACHE/charts/metrics-server"
+    rm -rf "$CACHE/charts/.metrics-server.old"
+    printf '%s\n' "$ms_chart_stamp" >"$STAMPS/chart-metrics-server.stamp"
 fi
 
 # --- 3. .deb packages and the flat apt repository -----------------------------------
@@ -421,7 +458,7 @@ fi
 # --- 5. images, pushed into a registry whose storage is cached ---------------------
 # The registry runs here on loopback (plain HTTP) only while pushing; the test
 # serves the same storage on the sandbox gateway with TLS from a per-run CA.
-images_stamp="$SELF_HASH $(cat "$STAMPS"/{base,pause,coredns,flanneld,flannel-cni,crane,registry}.stamp "$ROOT"/.cache/engine/stamps/{kube-apiserver,kube-controller-manager,kube-scheduler,kube-proxy,etcd}.stamp | sha256sum | cut -c1-16)"
+images_stamp="$SELF_HASH $(cat "$STAMPS"/{base,pause,coredns,flanneld,flannel-cni,crane,registry,metrics-server,agnhost,busybox}.stamp "$ROOT"/.cache/engine/stamps/{kube-apiserver,kube-controller-manager,kube-scheduler,kube-proxy,etcd}.stamp | sha256sum | cut -c1-16)"
 if fresh images "$images_stamp" && [[ -s $CACHE/images.txt ]]; then
     SUMMARY+=("images             cached  $(wc -l <"$CACHE/images.txt") in $CACHE/registry/data")
 else
@@ -489,6 +526,10 @@ EOF
     image "kubeadm-pulumi/flannel-io/flannel:v$FLANNEL_VERSION" base /opt/bin/flanneld "$BIN/flanneld/flannel:opt/bin/flanneld"
     image "kubeadm-pulumi/flannel-io/flannel-cni-plugin:v$FLANNEL_CNI_FROM_PLUGINS-containernetworking-plugins" base /flannel \
         "$BIN/flannel-cni/flannel:flannel"
+    # The add-ons that can be built here, at the program's image paths (ADDON_IMAGES).
+    image "kubeadm-pulumi/metrics-server/metrics-server:v$METRICS_SERVER_VERSION" base /metrics-server "$BIN/metrics-server/metrics-server:metrics-server"
+    image "kubeadm-pulumi/e2e-test-images/agnhost:$AGNHOST_VERSION" base /agnhost "$BIN/agnhost/agnhost:agnhost" \
+        "$BIN/busybox/busybox:usr/local/bin/wget" "$BIN/busybox/busybox:usr/local/bin/nslookup"
     kill "$regpid" 2>/dev/null || true
     wait "$regpid" 2>/dev/null || true
     trap - EXIT
@@ -508,6 +549,8 @@ CNI_PLUGINS_VERSION=$CNI_PLUGINS_VERSION
 FLANNEL_VERSION=$FLANNEL_VERSION
 FLANNEL_CNI_IMAGE_TAG=v$FLANNEL_CNI_FROM_PLUGINS-containernetworking-plugins
 HELM_VERSION=$HELM_VERSION
+METRICS_SERVER_VERSION=$METRICS_SERVER_VERSION
+AGNHOST_VERSION=$AGNHOST_VERSION
 IMAGE_PREFIX=kubeadm-pulumi
 EOF
 

@@ -189,16 +189,22 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
             },
             containerd: { registries: [{ registry: registry.host, ca: registryCa }], restrictOomScoreAdj: true },
             preflight: { ignore: ["cgroup"] },
+            // Every add-on image from the local registry through the one override (flannel's too);
+            // Traefik's and Headlamp's charts cannot be had offline here (the proxy refuses them).
+            addons: { imageRegistry: `${registry.host}/${v.IMAGE_PREFIX}`, ingress: false, metricsServer: true, smokeTest: true },
             charts: {
                 flannel: {
                     path: b.chart,
                     values: {
+                        // (tags only: the repositories come from addons.imageRegistry; the CNI
+                        // plugin image here is built from containernetworking/plugins, see build.sh)
                         flannel: {
-                            image: { repository: img.flannel, tag: `v${v.FLANNEL_VERSION}` },
-                            flannel_cni: { image: { repository: img.flannelCni, tag: v.FLANNEL_CNI_IMAGE_TAG } },
+                            image: { tag: `v${v.FLANNEL_VERSION}` },
+                            flannel_cni: { image: { tag: v.FLANNEL_CNI_IMAGE_TAG } },
                         },
                     },
                 },
+                "metrics-server": { path: b.metricsServerChart },
             },
         });
     }
@@ -285,7 +291,9 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
         ].join("; "))).trim()]));
         const pods = (await kubectl(["get", "pods", "-A", "-o",
             "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.uid} {.status.containerStatuses[*].containerID} {.status.containerStatuses[*].restartCount}{\"\\n\"}{end}"]))
-            .trim().split("\n").sort();
+            .trim().split("\n")
+            // (the smoke test's namespace is deleted without waiting: its pods may still be terminating)
+            .filter((l) => !l.startsWith("kubeadm-pulumi-smoke-")).sort();
         return { hosts: Object.fromEntries(hosts), pods };
     };
 
@@ -295,10 +303,23 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
         expect(failuresOf(up)).toEqual([]);
         expect(up.errors.map((e) => e.message)).toEqual([]);
         expect(ran.map((e) => e.name).sort()).toEqual(up.commands().map((c) => c.name).sort());
-        expect(applied).toEqual(["kubeadm-cluster-cni-namespace", "kubeadm-cluster-cni-release"]);
+        expect(applied).toEqual(["kubeadm-cluster-cni-namespace", "kubeadm-cluster-cni-release", "kubeadm-cluster-addons-metrics-server"]);
+        // the smoke test ran last and passed every check, the metrics API included
+        const smoke = ran.find((e) => e.name === `${cp.name}-smoke-test`)!;
+        console.log(`[program] smoke test:\n${smoke.stderr.split("\n").filter((l) => /^(ok|FAILED): /.test(l)).join("\n")}`);
+        expect(smoke.stdout).toMatch(/^smoke test passed: \d+ checks/m);
+        expect(smoke.stderr).toMatch(/^ok: metrics: the metrics API lists all 3 nodes$/m);
+        expect(smoke.stderr).toMatch(/^ok: cluster DNS resolves kubernetes\.default\.svc\.cluster\.local$/m);
+        expect(smoke.stderr.match(/^ok: pod to pod: /gm)?.length).toBe(3);
+        expect(smoke.stderr).not.toMatch(/^FAILED: /m);
+        expect(smoke.start).toBeGreaterThanOrEqual(Math.max(...ran.filter((e) => e !== smoke).map((e) => e.end)));
+        // nothing of it is left running
+        expect((await kubectl(["get", "namespaces", "-l", "kubeadm-pulumi.io/smoke-test", "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}"])).trim().split("\n").filter((l) => l && l !== "Terminating")).toEqual([]);
         // each step started as soon as its own dependencies were done: no worker waited for the other
         const end = (n: string) => ran.find((e) => e.name === n)!.end;
         for (const c of up.commands()) {
+            // (the smoke test waits for the add-on releases too, which are not commands)
+            if (c.name.endsWith("-smoke-test")) continue;
             const deps = c.dependsOn.filter((d) => ran.some((e) => e.name === d));
             if (deps.length === 0) continue;
             const started = ran.find((e) => e.name === c.name)!.start;
@@ -334,6 +355,13 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
             .toMatch(/^kubernetes-admin .*kubeadm:cluster-admins/);
         // no token is left: each node step deleted the one its join used, init deleted kubeadm's default one
         expect(await noTokens()).toBe("");
+        // every kubelet serves the certificate the program issued: it verifies against the cluster CA for the node's address
+        const caFile = path.join(work, "cluster-ca.crt");
+        fs.writeFileSync(caFile, programCa);
+        for (const h of [cp, w1, w2]) {
+            const { stdout } = await run("bash", ["-c", `openssl s_client -connect ${h.address}:10250 -CAfile ${caFile} -verify_return_error -verify_ip ${h.address} </dev/null 2>/dev/null | openssl x509 -noout -subject`], { encoding: "utf8" });
+            expect({ host: h.name, subject: stdout.trim() }).toEqual({ host: h.name, subject: expect.stringMatching(new RegExp(`O ?= ?system:nodes, CN ?= ?system:node:${h.name}$`)) });
+        }
         // the control plane's static pods and the add-ons kubeadm installs run
         await kubectl(["-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=300s"]);
         await kubectl(["-n", "kube-system", "rollout", "status", "daemonset/kube-proxy", "--timeout=120s"]);
@@ -417,7 +445,8 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
         const { run: up, ran } = await timings.time("pulumi up: remove a worker", () => pulumiUp(config([w1])));
         expect(failuresOf(up)).toEqual([]);
         expect(ran.filter((e) => e.field === "delete").map((e) => e.name)).toEqual(["node", "join", "token", "scripts"].map((s) => `${w2.name}-${s}`));
-        expect(ran.filter((e) => e.field !== "delete")).toEqual([]);
+        // the one other step: the smoke test, since the nodes it checks changed
+        expect(ran.filter((e) => e.field !== "delete").map((e) => e.name)).toEqual([`${cp.name}-smoke-test`]);
         expect(Object.keys(await nodeReady()).sort()).toEqual([cp.name, w1.name].sort());
         // the drain evicted its pod (a bare pod is deleted by drain --force); the Service still routes to the other one
         expect((await kubectl(["get", "pod", "kp-whoami-w2", "--ignore-not-found", "-o", "name"])).trim()).toBe("");
@@ -432,7 +461,7 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
         const { run: up, ran, seconds } = await timings.time("pulumi up: add a worker (the reset host)", () => pulumiUp(config([w1, w2])));
         console.log(`[program] scale-out up in ${seconds.toFixed(1)} s; steps:\n${stepTimes(ran)}`);
         expect(failuresOf(up)).toEqual([]);
-        expect(ran.map((e) => e.name).sort()).toEqual(["scripts", "preflight", "prepare", "token", "join", "node"].map((s) => `${w2.name}-${s}`).sort());
+        expect(ran.map((e) => e.name).sort()).toEqual([...["scripts", "preflight", "prepare", "token", "join", "node"].map((s) => `${w2.name}-${s}`), `${cp.name}-smoke-test`].sort());
         expect(up.operations.filter((o) => o.op !== "same" && o.op !== "create").map((o) => o.name)).toEqual([]);
         await until("the worker Ready again", async () => (await nodeReady())[w2.name] === "True", 300000, 3000);
         await kubectl(["-n", "kube-flannel", "rollout", "status", "daemonset/kube-flannel-ds", "--timeout=120s"]);

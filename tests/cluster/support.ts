@@ -20,6 +20,8 @@ export interface Built {
     repo: string;
     registryData: string;
     chart: string;
+    /** metrics-server's chart, from its Go module zip. */
+    metricsServerChart: string;
     images: string[];
     versions: Record<string, string>;
 }
@@ -39,6 +41,7 @@ export function build(): Built {
         repo: path.join(cache, "repo"),
         registryData: path.join(cache, "registry", "data"),
         chart: path.join(cache, "charts", "kube-flannel"),
+        metricsServerChart: path.join(cache, "charts", "metrics-server"),
         images: fs.readFileSync(path.join(cache, "images.txt"), "utf8").trim().split("\n"),
         versions,
     };
