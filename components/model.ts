@@ -137,6 +137,10 @@ export interface LocalRepositorySpec {
 
 export interface PackagesSpec {
     localRepository?: LocalRepositorySpec;
+    /** A mirror of pkgs.k8s.io's `core:/stable:` base, same layout (`<base>/v1.36/deb/`); default KUBERNETES_REPO_BASE. */
+    kubernetesRepository?: string;
+    /** A mirror of download.docker.com's `linux` base, same layout (`<base>/debian`, `<base>/centos`); default DOCKER_REPO_BASE. */
+    containerdRepository?: string;
 }
 
 /**
@@ -218,6 +222,32 @@ export interface AddonsSpec {
     imageRegistry?: string;
 }
 
+/**
+ * A person or tool given access to the cluster with a client certificate
+ * from the cluster CA (`users`): CN is the name, O the group.
+ */
+export interface UserSpec {
+    /** Kubernetes user name (the certificate's CN). */
+    name: string;
+    /** Groups (the certificate's O): at most one, see config/users.ts. */
+    groups: string[];
+    /** The ClusterRole bound to the user. */
+    role: string;
+    /** Bind in this namespace (a RoleBinding) instead of cluster-wide (a ClusterRoleBinding). */
+    namespace?: string;
+}
+
+/**
+ * An HTTP(S) proxy the hosts' package managers, downloads and containerd go
+ * through (`proxy`). URLs are `http(s)://host[:port]` without credentials.
+ */
+export interface ProxySpec {
+    http?: string;
+    https?: string;
+    /** What the user added to the no-proxy list; the program adds the cluster's own addresses (see noProxyList). */
+    noProxy: string[];
+}
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -234,6 +264,10 @@ export interface ClusterSpec {
     /** Chart sources overriding the pinned upstream repositories, by chart name. */
     charts: Readonly<Record<string, ChartSource>>;
     addons: AddonsSpec;
+    /** Users with a client certificate and an RBAC binding. */
+    users: UserSpec[];
+    /** HTTP(S) proxy for the hosts, when set. */
+    proxy?: ProxySpec;
 }
 
 /** The SSH private keys; kept apart from the plain model so it can be logged and compared. All Pulumi secrets. */
