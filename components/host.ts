@@ -6,9 +6,9 @@ import { CNI_PORTS } from "./addons/cni";
 import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "./containerd";
 import { library } from "./scripts";
 import { ScriptCall, StepConnection, StepTarget, scriptsStep, sshEndpoint, step } from "./step";
-import {
-    CONTAINERD_VERSION, DOCKER_REPO_BASE, KUBERNETES_REPO_BASE, KubernetesMinor, PAUSE_TAG,
-} from "./versions";
+import { CONTAINERD_VERSION, KubernetesMinor, PAUSE_TAG } from "./versions";
+import { noProxyList, renderAptProxyConf, renderContainerdProxyDropIn } from "./proxy";
+import { dockerRepoBase, kubernetesRepoBase, sourceLines } from "./sources";
 
 /** kubeadm's control-plane minimums (`ControlPlaneNumCPU`, `ControlPlaneMem` in kubeadm constants.go). */
 export const CONTROL_PLANE_MIN_CPUS = 2;
@@ -130,6 +130,7 @@ export function preflightCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             MIN_MEMORY_MB: CONTROL_PLANE_MIN_MEMORY_MB,
             PORTS: preflightPorts(spec, host),
             IGNORE: spec.preflight.ignore,
+            SOURCES: sourceLines(spec),
         },
     };
 }
@@ -145,18 +146,19 @@ export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
     const pause = pauseImage(spec);
     const registries = spec.containerd.registries.map(renderRegistryHosts);
     const firewall = firewallOpenings(spec, host);
+    const proxy = spec.proxy;
     return {
         script: "prepare",
         what: `swap off, modules, sysctls, containerd ${CONTAINERD_VERSION}, kubelet/kubeadm/kubectl ${spec.kubernetesVersion}, ` +
-            `${isControlPlane(host) ? "control-plane" : "node"} images${local ? " (from packages.localRepository)" : ""}`,
+            `${isControlPlane(host) ? "control-plane" : "node"} images${local ? " (from packages.localRepository)" : ""}${proxy ? " (through proxy)" : ""}`,
         vars: {
             LOCAL_APT_SOURCE: local?.apt ?? "",
             LOCAL_RPM_BASEURL: local?.rpm ?? "",
             LOCAL_REPO_KEY_URL: local?.keyUrl ?? "",
             KUBERNETES_VERSION: spec.kubernetesVersion,
             KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
-            KUBERNETES_REPO_BASE,
-            DOCKER_REPO_BASE,
+            KUBERNETES_REPO_BASE: kubernetesRepoBase(spec),
+            DOCKER_REPO_BASE: dockerRepoBase(spec),
             CONTAINERD_VERSION,
             CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause, restrictOomScoreAdj: spec.containerd.restrictOomScoreAdj }),
             REGISTRY_DIRS: registries.map((r) => r.dir),
@@ -168,6 +170,11 @@ export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             PAUSE_IMAGE: pause,
             IMAGE_REPOSITORY: spec.kubeadm.imageRepository,
             IS_CONTROL_PLANE: isControlPlane(host),
+            PROXY_HTTP: proxy?.http ?? "",
+            PROXY_HTTPS: proxy?.https ?? "",
+            NO_PROXY_LIST: proxy ? noProxyList(spec).join(",") : "",
+            APT_PROXY_CONF: proxy ? renderAptProxyConf(proxy) : "",
+            CONTAINERD_PROXY_DROPIN: proxy ? renderContainerdProxyDropIn(proxy, noProxyList(spec)) : "",
         },
     };
 }

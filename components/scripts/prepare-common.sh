@@ -6,7 +6,9 @@
 # FIREWALL_PORTS (`<port>[-<port>]/<proto>` the node serves), FIREWALL_SOURCES
 # (the pod and service CIDRs),
 # REGISTRY_DIRS, REGISTRY_HOSTS_TOML, REGISTRY_CAS (one entry per
-# containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
+# containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE,
+# PROXY_HTTP, PROXY_HTTPS, NO_PROXY_LIST, APT_PROXY_CONF, CONTAINERD_PROXY_DROPIN
+# (all "" without a proxy).
 # containerd is checked and images are looked up and pulled with `ctr` (it
 # ships with containerd.io); crictl is not relied on (kubeadm's packages no
 # longer depend on cri-tools since 1.32).
@@ -17,6 +19,8 @@ readonly KP_CERTS_D=/etc/containerd/certs.d
 readonly KP_CERTS_MARK=.managed-by-kubeadm-pulumi
 # Set by the family's package step when containerd.io was (re)installed.
 CONTAINERD_REINSTALLED=false
+# Set by prepare_proxy when that drop-in was written or removed.
+CONTAINERD_PROXY_CHANGED=false
 
 # step_result STEP CHANGES...: one summary line on stdout.
 step_result() {
@@ -37,6 +41,9 @@ fetch() {
 }
 
 prepare_check_inputs() {
+    if [[ -n $APT_PROXY_CONF$CONTAINERD_PROXY_DROPIN$NO_PROXY_LIST && -z $PROXY_HTTP$PROXY_HTTPS ]]; then
+        die "proxy settings without a proxy URL (PROXY_HTTP and PROXY_HTTPS are empty)"
+    fi
     [[ $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
         die "KUBERNETES_VERSION $KUBERNETES_VERSION is not a patch of KUBERNETES_MINOR $KUBERNETES_MINOR"
     # A local repository must serve this host's package format (KP_FAMILY is set by the family script).
@@ -46,6 +53,39 @@ prepare_check_inputs() {
     if [[ $KP_FAMILY == rhel && -z $LOCAL_RPM_BASEURL && -n $LOCAL_APT_SOURCE ]]; then
         die "packages.localRepository sets only apt, but this host uses dnf: add packages.localRepository.rpm to the stack config"
     fi
+}
+
+# prepare_proxy: the stack's proxy for this run's own downloads (curl, ctr,
+# the package manager: exported), for the package manager (family_proxy)
+# and for containerd (its drop-in; a change restarts containerd in
+# prepare_containerd). With no proxy configured, the files this step wrote
+# earlier are removed.
+prepare_proxy() {
+    local changes=()
+    if [[ -n $PROXY_HTTP ]]; then export http_proxy=$PROXY_HTTP HTTP_PROXY=$PROXY_HTTP; fi
+    if [[ -n $PROXY_HTTPS ]]; then export https_proxy=$PROXY_HTTPS HTTPS_PROXY=$PROXY_HTTPS; fi
+    if [[ -n $PROXY_HTTP || -n $PROXY_HTTPS ]]; then export no_proxy=$NO_PROXY_LIST NO_PROXY=$NO_PROXY_LIST; fi
+    family_proxy
+    if [[ -n $CONTAINERD_PROXY_DROPIN ]]; then
+        if [[ -f $KP_CONTAINERD_PROXY_DROPIN ]] && ! grep -qF -- "$KP_PROXY_MARK" "$KP_CONTAINERD_PROXY_DROPIN"; then
+            warn "replacing $KP_CONTAINERD_PROXY_DROPIN, which kubeadm-pulumi did not write, with the stack's proxy settings"
+        fi
+        install -d -m 0755 "${KP_CONTAINERD_PROXY_DROPIN%/*}"
+        write_file_if_changed "$KP_CONTAINERD_PROXY_DROPIN" 0644 "$CONTAINERD_PROXY_DROPIN"
+        if [[ $KP_CHANGED == true ]]; then
+            CONTAINERD_PROXY_CHANGED=true
+            changes+=("wrote $KP_CONTAINERD_PROXY_DROPIN")
+        fi
+    elif [[ -f $KP_CONTAINERD_PROXY_DROPIN ]] && grep -qF -- "$KP_PROXY_MARK" "$KP_CONTAINERD_PROXY_DROPIN"; then
+        rm -f -- "$KP_CONTAINERD_PROXY_DROPIN"
+        rmdir -- "${KP_CONTAINERD_PROXY_DROPIN%/*}" 2>/dev/null || true
+        CONTAINERD_PROXY_CHANGED=true
+        changes+=("removed $KP_CONTAINERD_PROXY_DROPIN (no proxy configured)")
+    fi
+    if [[ $CONTAINERD_PROXY_CHANGED == true ]]; then
+        timeout 60 systemctl daemon-reload || die "systemctl daemon-reload failed after changing $KP_CONTAINERD_PROXY_DROPIN"
+    fi
+    step_result proxy "${changes[@]}"
 }
 
 prepare_swap() {
@@ -138,7 +178,7 @@ prepare_containerd() {
     if ! timeout 20 systemctl is-active --quiet containerd; then
         timeout 120 systemctl start containerd || die "containerd does not start; see journalctl -u containerd"
         changes+=("started containerd")
-    elif [[ $config_changed == true || $CONTAINERD_REINSTALLED == true ]]; then
+    elif [[ $config_changed == true || $CONTAINERD_REINSTALLED == true || $CONTAINERD_PROXY_CHANGED == true ]]; then
         timeout 120 systemctl restart containerd || die "containerd does not restart; see journalctl -u containerd"
         changes+=("restarted containerd")
     fi
@@ -312,13 +352,14 @@ prepare_network_manager() {
     step_result networkmanager "wrote $KP_NM_CONF (CNI interfaces unmanaged)"
 }
 
-# prepare_main: the whole prepare run; the family body defines
-# family_prerequisites, family_repositories and family_packages.
+# prepare_main: the whole prepare run; the family body defines family_proxy,
+# family_prerequisites, family_security, family_repositories and family_packages.
 prepare_main() {
     prepare_check_inputs
     log "preparing this $([[ $IS_CONTROL_PLANE == true ]] && echo control plane || echo worker) for Kubernetes $KUBERNETES_VERSION with containerd $CONTAINERD_VERSION"
     private_tmpdir
     wait_for_package_locks 600
+    prepare_proxy
     prepare_swap
     prepare_modules
     prepare_sysctls
