@@ -248,6 +248,26 @@ export interface ProxySpec {
     noProxy: string[];
 }
 
+/** A file on the machine running Pulumi that is copied to every host, with its content hash. */
+export interface OfflineFile {
+    /** As given in the stack config (relative to the project directory). */
+    path: string;
+    /** Hex SHA-256 of the content, taken when the program runs. */
+    sha256: string;
+}
+
+/**
+ * Fully offline installation (`offline`): a package repository archive and
+ * image archives, copied to every host; packages then install from the
+ * unpacked repository on the host, images are imported into containerd.
+ */
+export interface OfflineSpec {
+    /** A .tar/.tar.gz/.tgz of a flat apt repository and/or an rpm repository. */
+    packages?: OfflineFile;
+    /** OCI or docker image archives (`ctr images import`). */
+    images: OfflineFile[];
+}
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -268,6 +288,8 @@ export interface ClusterSpec {
     users: UserSpec[];
     /** HTTP(S) proxy for the hosts, when set. */
     proxy?: ProxySpec;
+    /** Packages and images from archives copied to the hosts, when set. */
+    offline?: OfflineSpec;
 }
 
 /** The SSH private keys; kept apart from the plain model so it can be logged and compared. All Pulumi secrets. */

@@ -97,6 +97,10 @@ function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string;
         IMAGE_REPOSITORY: "registry.k8s.io",
         IS_CONTROL_PLANE: controlPlane,
         ...(proxy ? PROXY_VARS : NO_PROXY_VARS),
+        SSH_USER: "ubuntu",
+        OFFLINE_REPO_DIR: "/var/cache/kubeadm-pulumi/packages",
+        OFFLINE_PACKAGES: "",
+        OFFLINE_IMAGES: [],
     };
 }
 
@@ -132,6 +136,13 @@ const VARIANTS: Variant[] = [
         ]),
     },
     { id: "prepare-proxy", name: "prepare", vars: prepareVars(false, {}, [], true) },
+    {
+        id: "prepare-offline", name: "prepare", vars: {
+            ...prepareVars(true, { apt: "file:///var/cache/kubeadm-pulumi/packages ./", rpm: "file:///var/cache/kubeadm-pulumi/packages/" }),
+            OFFLINE_PACKAGES: `${"a".repeat(64)} .kubeadm-pulumi-offline/aaaaaaaaaaaa-packages.tar.gz`,
+            OFFLINE_IMAGES: [`${"b".repeat(64)} .kubeadm-pulumi-offline/bbbbbbbbbbbb-images.tar`],
+        },
+    },
     { id: "init", name: "init", vars: { NODE_NAME: "cp-1", KUBEADM_CONFIG, API_ENDPOINT: "10.0.0.10:6443" } },
     { id: "join-worker", name: "join", vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, JOIN_CONFIG, API_ENDPOINT: "10.0.0.10:6443", TOKEN_STEP: "worker-1-token" } },
     { id: "join-control-plane", name: "join", vars: { NODE_NAME: "cp-2", IS_CONTROL_PLANE: true, JOIN_CONFIG, API_ENDPOINT: "[fd00::10]:6443", TOKEN_STEP: "cp-2-token" } },

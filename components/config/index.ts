@@ -29,6 +29,7 @@ import { parseCharts } from "./charts";
 import { parseContainerd } from "./containerd";
 import { parseProxy } from "./proxy";
 import { DEFAULT_USER_ROLES, parseUsers } from "./users";
+import { checkOfflineAgainstPackages, parseOffline } from "./offline";
 import { ConfigError } from "./problems";
 import { RawAddons, defaultDashboardHost, parseAddons } from "./addons";
 
@@ -53,6 +54,7 @@ export interface RawConfig {
     addons?: unknown;
     proxy?: unknown;
     users?: unknown;
+    offline?: unknown;
 }
 
 /**
@@ -62,7 +64,7 @@ export interface RawConfig {
  */
 export const CONFIG_KEYS = [
     "hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts", "addons",
-    "proxy", "users",
+    "proxy", "users", "offline",
 ] as const satisfies readonly (keyof RawConfig)[];
 const allKeysListed: Exclude<keyof RawConfig, (typeof CONFIG_KEYS)[number]> extends never ? true : never = true;
 void allKeysListed;
@@ -92,7 +94,7 @@ export interface ParseOptions {
  */
 const SECRET_SECTIONS: readonly string[] = ["ssh", "hosts", "addons"];
 
-const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd", "addons", "proxy", "users"];
+const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd", "addons", "proxy", "users", "offline"];
 
 /** Decode encoded values; report secret sections that may not be secret. */
 function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<string>, problems: Problems): RawConfig {
@@ -199,6 +201,8 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
     }
     const proxy = section("proxy", (v) => parseProxy(v, problems));
     const users = section("users", (v) => parseUsers(v, problems));
+    const offline = section("offline", (v) => parseOffline(v, problems));
+    checkOfflineAgainstPackages(offline, packages as Record<string, unknown>, problems);
     // Every private key must be stored as a secret (`--secret`); a key in a
     // section that is not secret is in plain text in Pulumi.<stack>.yaml.
     if (opts.secretKeys !== undefined) {
@@ -327,6 +331,7 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
         addons,
         users,
         ...(proxy ? { proxy } : {}),
+        ...(offline ? { offline } : {}),
     };
 }
 

@@ -67,6 +67,10 @@ const PREPARE_VARS = {
     NO_PROXY_LIST: "string",
     APT_PROXY_CONF: "string",
     CONTAINERD_PROXY_DROPIN: "string",
+    SSH_USER: "string",
+    OFFLINE_REPO_DIR: "string",
+    OFFLINE_PACKAGES: "string",
+    OFFLINE_IMAGES: "array",
 } as const satisfies Record<string, VarKind>;
 
 /** The variables each script needs: exactly these, no more, no fewer. */

@@ -33,6 +33,8 @@ KP_ADMIN_CONF=${KP_ADMIN_CONF:-/etc/kubernetes/admin.conf}
 KP_LOG_DIR=${KP_LOG_DIR:-/var/log/kubeadm-pulumi}
 # kubeadm-pulumi's own state on a host (step claims). (Overridable for the unit tests only.)
 KP_STATE_DIR=${KP_STATE_DIR:-/var/lib/kubeadm-pulumi}
+# The offline package repository's parent (components/offline.ts OFFLINE_REPO_DIR). (Overridable for the unit tests only.)
+KP_OFFLINE_CACHE=${KP_OFFLINE_CACHE:-/var/cache/kubeadm-pulumi}
 
 log() { printf '[%s +%ss] %s\n' "$KP_STEP" "$SECONDS" "$*" >&2; }
 warn() { log "warning: $*"; }

@@ -8,7 +8,8 @@
 # REGISTRY_DIRS, REGISTRY_HOSTS_TOML, REGISTRY_CAS (one entry per
 # containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE,
 # PROXY_HTTP, PROXY_HTTPS, NO_PROXY_LIST, APT_PROXY_CONF, CONTAINERD_PROXY_DROPIN
-# (all "" without a proxy).
+# (all "" without a proxy), SSH_USER, OFFLINE_REPO_DIR, OFFLINE_PACKAGES
+# ("<sha256> <path under SSH_USER's home>" or ""), OFFLINE_IMAGES (the same, per image archive).
 # containerd is checked and images are looked up and pulled with `ctr` (it
 # ships with containerd.io); crictl is not relied on (kubeadm's packages no
 # longer depend on cri-tools since 1.32).
@@ -21,6 +22,9 @@ readonly KP_CERTS_MARK=.managed-by-kubeadm-pulumi
 CONTAINERD_REINSTALLED=false
 # Set by prepare_proxy when that drop-in was written or removed.
 CONTAINERD_PROXY_CHANGED=false
+# Set by prepare_offline_packages when it unpacked a new repository (the
+# family's local_repository then refreshes the package index).
+OFFLINE_REPO_CHANGED=false
 
 # step_result STEP CHANGES...: one summary line on stdout.
 step_result() {
@@ -86,6 +90,90 @@ prepare_proxy() {
         timeout 60 systemctl daemon-reload || die "systemctl daemon-reload failed after changing $KP_CONTAINERD_PROXY_DROPIN"
     fi
     step_result proxy "${changes[@]}"
+}
+
+# offline_staged REL: the absolute path of a file the host's offline copy
+# steps put under SSH_USER's home (SFTP paths are relative to it).
+offline_staged() {
+    local home
+    home=$(getent passwd "$SSH_USER" | cut -d: -f6) || true
+    [[ -n $home ]] || die "cannot find the home directory of $SSH_USER, where the offline archives are copied"
+    printf '%s/%s' "$home" "$1"
+}
+
+# offline_check_copy SHA256 FILE: FILE is there and is the archive the stack names.
+offline_check_copy() {
+    local fix="run pulumi up --replace on this host's offline copy steps (pulumi stack --show-urns | grep $NODE_NAME-offline)"
+    [[ -f $2 ]] || die "$2 is missing (the copy step put it there; prepare removes it once used): $fix"
+    [[ $(sha256_of "$2") == "$1" ]] || die "$2 is not the archive in the stack config (SHA-256 differs: an interrupted copy?): $fix"
+}
+
+# prepare_offline_packages: unpack offline.packages into OFFLINE_REPO_DIR
+# (the host's file: repository, see the family's local_repository), once per
+# archive: its hash is recorded in OFFLINE_REPO_DIR/.sha256.
+prepare_offline_packages() {
+    local sha rel file tmp
+    if [[ -z $OFFLINE_PACKAGES ]]; then
+        step_result offline-packages
+        return 0
+    fi
+    sha=${OFFLINE_PACKAGES%% *}
+    rel=${OFFLINE_PACKAGES#* }
+    file=$(offline_staged "$rel")
+    if [[ -f $OFFLINE_REPO_DIR/.sha256 && $(cat "$OFFLINE_REPO_DIR/.sha256") == "$sha" ]]; then
+        rm -f -- "$file"
+        step_result offline-packages
+        return 0
+    fi
+    offline_check_copy "$sha" "$file"
+    install -d -m 0755 "${OFFLINE_REPO_DIR%/*}"
+    tmp=$(mktemp -d "${OFFLINE_REPO_DIR%/*}/.unpack.XXXXXXXX")
+    KP_CLEANUP+=("$tmp")
+    timeout 900 tar -xf "$file" -C "$tmp" --no-same-owner --no-same-permissions >&2 || die "cannot unpack $file (is it a .tar or .tar.gz?)"
+    # readable by apt's _apt sandbox user
+    chmod -R u=rwX,go=rX "$tmp"
+    case $KP_FAMILY in
+    debian)
+        [[ -f $tmp/Packages || -f $tmp/Packages.gz || -f $tmp/Packages.xz ]] ||
+            die "offline.packages has no Packages index at its top, so apt cannot use it as a flat repository: build it with dpkg-scanpackages . > Packages, then tar -C <dir> -czf packages.tar.gz ."
+        ;;
+    rhel)
+        [[ -f $tmp/repodata/repomd.xml ]] ||
+            die "offline.packages has no repodata/repomd.xml, so dnf cannot use it: build it with createrepo_c <dir>, then tar -C <dir> -czf packages.tar.gz ."
+        ;;
+    esac
+    printf '%s\n' "$sha" >"$tmp/.sha256"
+    rm -rf -- "$OFFLINE_REPO_DIR"
+    mv -- "$tmp" "$OFFLINE_REPO_DIR"
+    rm -f -- "$file"
+    # shellcheck disable=SC2034 # read by the family's local_repository (prepare.sh sources both)
+    OFFLINE_REPO_CHANGED=true
+    step_result offline-packages "unpacked ${rel##*/} to $OFFLINE_REPO_DIR"
+}
+
+# prepare_offline_images: import each offline.images archive into
+# containerd's k8s.io namespace once (recorded under $KP_STATE_DIR/images/),
+# so prepare_images finds the images and pulls nothing.
+prepare_offline_images() {
+    local line sha rel file marker changes=()
+    for line in "${OFFLINE_IMAGES[@]}"; do
+        sha=${line%% *}
+        rel=${line#* }
+        file=$(offline_staged "$rel")
+        marker=$KP_STATE_DIR/images/$sha
+        if [[ -f $marker ]]; then
+            rm -f -- "$file"
+            continue
+        fi
+        offline_check_copy "$sha" "$file"
+        log "importing ${rel##*/} into containerd"
+        timeout 1800 ctr -n k8s.io images import "$file" >&2 || die "ctr -n k8s.io images import ${rel##*/} failed (is it an OCI or docker image archive?)"
+        (umask 077 && mkdir -p -- "$KP_STATE_DIR/images") || die "cannot create $KP_STATE_DIR/images"
+        printf '%s\n' "${rel##*/}" >"$marker"
+        rm -f -- "$file"
+        changes+=("imported ${rel##*/}")
+    done
+    step_result offline-images "${changes[@]}"
 }
 
 prepare_swap() {
@@ -360,6 +448,7 @@ prepare_main() {
     private_tmpdir
     wait_for_package_locks 600
     prepare_proxy
+    prepare_offline_packages
     prepare_swap
     prepare_modules
     prepare_sysctls
@@ -372,6 +461,7 @@ prepare_main() {
     prepare_crictl
     prepare_registries
     prepare_containerd
+    prepare_offline_images
     prepare_kubelet
     prepare_images
     log "host prepared"

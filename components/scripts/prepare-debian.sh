@@ -133,7 +133,7 @@ local_repository() {
             changes+=("removed $f (packages.localRepository replaces it)")
         fi
     done
-    if ((${#changes[@]} > 0)); then
+    if ((${#changes[@]} > 0)) || [[ $OFFLINE_REPO_CHANGED == true ]]; then
         apt_update
     fi
     step_result repositories "${changes[@]}"

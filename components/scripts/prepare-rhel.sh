@@ -106,7 +106,7 @@ local_repository() {
         rm -f -- "$DOCKER_REPO"
         changes+=("removed $DOCKER_REPO (packages.localRepository replaces it)")
     fi
-    if ((${#changes[@]} > 0)); then
+    if ((${#changes[@]} > 0)) || [[ $OFFLINE_REPO_CHANGED == true ]]; then
         DNF_REFRESH=(--refresh)
     fi
     step_result repositories "${changes[@]}"
