@@ -78,7 +78,7 @@ describe("offline under mocks", () => {
         expect(copies).toEqual(["cp-1-offline-image-0", "cp-1-offline-packages", "worker-1-offline-image-0", "worker-1-offline-packages", "worker-2-offline-image-0", "worker-2-offline-packages"]);
         const copy = run.byName("worker-1-offline-image-0");
         const inputs = reveal<Record<string, unknown>>(copy.inputs);
-        expect(inputs.remotePath).toBe(`.kubeadm-pulumi-offline/${sha(img).slice(0, 12)}-control_plane_images.tar`);
+        expect(inputs.remotePath).toBe(`.kubeadm-pulumi-offline-${sha(img).slice(0, 12)}-control_plane_images.tar`);
         // (mocks get the FileAsset itself; its path is a promise)
         expect(copy.inputs.source).toBeInstanceOf(pulumi.asset.FileAsset);
         expect(await (copy.inputs.source as pulumi.asset.FileAsset).path).toBe(img);
@@ -89,14 +89,14 @@ describe("offline under mocks", () => {
         const create = reveal<string>(run.byName("worker-1-prepare").inputs.create);
         expect(create).toContain(`readonly LOCAL_APT_SOURCE='file://${OFFLINE_REPO_DIR} ./'`);
         expect(create).toContain(`readonly LOCAL_RPM_BASEURL='file://${OFFLINE_REPO_DIR}/'`);
-        expect(create).toContain(`readonly OFFLINE_PACKAGES='${sha(pkgs)} .kubeadm-pulumi-offline/${sha(pkgs).slice(0, 12)}-packages.tar.gz'`);
-        expect(create).toContain(`readonly -a OFFLINE_IMAGES=('${sha(img)} .kubeadm-pulumi-offline/${sha(img).slice(0, 12)}-control_plane_images.tar')`);
+        expect(create).toContain(`readonly OFFLINE_PACKAGES='${sha(pkgs)} .kubeadm-pulumi-offline-${sha(pkgs).slice(0, 12)}-packages.tar.gz'`);
+        expect(create).toContain(`readonly -a OFFLINE_IMAGES=('${sha(img)} .kubeadm-pulumi-offline-${sha(img).slice(0, 12)}-control_plane_images.tar')`);
         expect(create).toContain("readonly SSH_USER='ubuntu'");
 
         // a changed image archive: a new staged name, and prepare's text changes with it
         fs.writeFileSync(img, "other images");
         const spec2 = parseClusterConfig(raw, "demo");
-        expect(offlineCopies(spec2)[1].remotePath).toBe(`.kubeadm-pulumi-offline/${sha(img).slice(0, 12)}-control_plane_images.tar`);
+        expect(offlineCopies(spec2)[1].remotePath).toBe(`.kubeadm-pulumi-offline-${sha(img).slice(0, 12)}-control_plane_images.tar`);
     });
 
     test("the host's offline cache in lib.sh is the parent of OFFLINE_REPO_DIR (uninstall removes it)", () => {
@@ -130,8 +130,8 @@ describe("prepare's offline functions in real bash", () => {
     }
     /** Stage `file` in the stub home as the copy step would, and return prepare's line for it. */
     function stage(file: string): string {
-        const rel = `.kubeadm-pulumi-offline/${sha(file).slice(0, 12)}-${path.basename(file)}`;
-        fs.mkdirSync(path.join(dir, "home", ".kubeadm-pulumi-offline"), { recursive: true });
+        const rel = `.kubeadm-pulumi-offline-${sha(file).slice(0, 12)}-${path.basename(file)}`;
+        fs.mkdirSync(path.join(dir, "home"), { recursive: true });
         fs.copyFileSync(file, path.join(dir, "home", rel));
         return `${sha(file)} ${rel}`;
     }
@@ -140,7 +140,7 @@ describe("prepare's offline functions in real bash", () => {
         const line = stage(archive("packages.tar.gz", { Packages: "Package: kubeadm\n", "pool/kubeadm.deb": "deb" }));
         const first = bash("debian", { packages: line }, `prepare_offline_packages; echo "changed=$OFFLINE_REPO_CHANGED"`);
         expect(first.stderr).toBe("");
-        expect(first.stdout).toBe(`offline-packages: changed (unpacked ${line.split("/")[1]} to ${dir}/cache/packages)\nchanged=true\n`);
+        expect(first.stdout).toBe(`offline-packages: changed (unpacked ${line.split(" ")[1]} to ${dir}/cache/packages)\nchanged=true\n`);
         expect(fs.readFileSync(`${dir}/cache/packages/Packages`, "utf8")).toBe("Package: kubeadm\n");
         expect(fs.statSync(`${dir}/cache/packages/pool`).mode & 0o777).toBe(0o755);
         expect(fs.statSync(`${dir}/cache/packages/pool/kubeadm.deb`).mode & 0o777).toBe(0o644);
@@ -176,9 +176,9 @@ describe("prepare's offline functions in real bash", () => {
         const lines = [stage(a), stage(b)];
         const first = bash("debian", { images: lines }, "prepare_offline_images");
         expect(first.stderr).toContain("importing");
-        expect(first.stdout).toBe(`offline-images: changed (imported ${lines[0].split("/")[1]};imported ${lines[1].split("/")[1]})\n`);
+        expect(first.stdout).toBe(`offline-images: changed (imported ${lines[0].split(" ")[1]};imported ${lines[1].split(" ")[1]})\n`);
         expect(first.calls).toBe(lines.map((l) => `ctr -n k8s.io images import ${dir}/home/${l.split(" ")[1]}\n`).join(""));
-        expect(fs.readdirSync(path.join(dir, "home", ".kubeadm-pulumi-offline"))).toEqual([]);
+        expect(fs.readdirSync(path.join(dir, "home"))).toEqual([]);
         const again = bash("debian", { images: lines }, "prepare_offline_images");
         expect(again.stdout).toBe("offline-images: unchanged\n");
         expect(again.calls).toBe("");
@@ -188,7 +188,7 @@ describe("prepare's offline functions in real bash", () => {
         const failed = bash("debian", { images: [stage(c)] }, "prepare_offline_images");
         expect(failed.status).toBe(1);
         expect(failed.stderr).toContain("error: ctr -n k8s.io images import");
-        expect(fs.existsSync(path.join(dir, "home", `.kubeadm-pulumi-offline/${sha(c).slice(0, 12)}-c.tar`))).toBe(true);
+        expect(fs.existsSync(path.join(dir, "home", `.kubeadm-pulumi-offline-${sha(c).slice(0, 12)}-c.tar`))).toBe(true);
     });
 
     test("nothing configured: both steps are no-ops", () => {

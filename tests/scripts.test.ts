@@ -139,8 +139,8 @@ const VARIANTS: Variant[] = [
     {
         id: "prepare-offline", name: "prepare", vars: {
             ...prepareVars(true, { apt: "file:///var/cache/kubeadm-pulumi/packages ./", rpm: "file:///var/cache/kubeadm-pulumi/packages/" }),
-            OFFLINE_PACKAGES: `${"a".repeat(64)} .kubeadm-pulumi-offline/aaaaaaaaaaaa-packages.tar.gz`,
-            OFFLINE_IMAGES: [`${"b".repeat(64)} .kubeadm-pulumi-offline/bbbbbbbbbbbb-images.tar`],
+            OFFLINE_PACKAGES: `${"a".repeat(64)} .kubeadm-pulumi-offline-aaaaaaaaaaaa-packages.tar.gz`,
+            OFFLINE_IMAGES: [`${"b".repeat(64)} .kubeadm-pulumi-offline-bbbbbbbbbbbb-images.tar`],
         },
     },
     { id: "init", name: "init", vars: { NODE_NAME: "cp-1", KUBEADM_CONFIG, API_ENDPOINT: "10.0.0.10:6443" } },
