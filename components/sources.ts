@@ -72,6 +72,12 @@ export function sources(spec: ClusterSpec): Source[] {
     if (spec.kubeadm.imageRepository !== DEFAULT_IMAGE_REPOSITORY && !(entry && entry.mirrors.length > 0)) {
         add("any", "kubeadm.imageRepository", `${entry?.registry === registry && entry.plainHttp ? "http" : "https"}://${registry}/v2/`);
     }
+    // The add-ons' image registry (addons.imageRegistry: host[:port][/path]), unless mirrors stand in for it.
+    const addonRegistry = spec.addons?.imageRegistry?.split("/")[0];
+    if (addonRegistry) {
+        const e = spec.containerd.registries.find((r) => r.registry === addonRegistry) ?? spec.containerd.registries.find((r) => r.registry === "_default");
+        if (!(e && e.mirrors.length > 0)) add("any", "addons.imageRegistry", `${e?.registry === addonRegistry && e.plainHttp ? "http" : "https"}://${addonRegistry}/v2/`);
+    }
     return out;
 }
 

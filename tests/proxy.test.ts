@@ -89,6 +89,11 @@ describe("the no-proxy list and the rendered files", () => {
             { family: "any", label: "containerd.registries[1].registry", url: "http://10.0.0.7:5443/v2/", via: "http://proxy.example:3128" },
             { family: "any", label: "kubeadm.imageRepository", url: "https://registry.example.com:5000/v2/", via: "http://proxy.example:3128" },
         ]);
+        // the add-ons' registry too (the same registry as the image repository: checked once)
+        const withAddons = spec({ kubeadm: { imageRepository: "registry.example.com:5000/k8s" }, addons: { imageRegistry: "registry.example.com:5000/mirror" } } as Partial<RawConfig>);
+        expect(sources(withAddons).map((x) => x.label)).toEqual(["proxy.http", "kubeadm.imageRepository"]);
+        const otherAddons = spec({ addons: { imageRegistry: "addons.example.com/mirror" } } as Partial<RawConfig>);
+        expect(sources(otherAddons).map((x) => `${x.label} ${x.url}`)).toEqual(["proxy.http http://proxy.example:3128", "addons.imageRegistry https://addons.example.com/v2/"]);
         // nothing configured: nothing checked (the upstream defaults are not checked)
         expect(sources(parseClusterConfig(rawConfig(), "demo"))).toEqual([]);
     });
