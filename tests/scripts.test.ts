@@ -961,6 +961,10 @@ describe("preflight on this machine", () => {
             expect(r.status).toBe(1);
             expect(r.stderr).not.toContain("cannot reach packages.kubernetesRepository");
             expect(r.stderr).toContain(`  - cannot reach containerd.registries[0].mirrors[0] (http://mirror.invalid/) from this host: the proxy http://127.0.0.1:${bad} answered HTTP 502. Fix: `);
+            // a proxy that does not answer at all: curl's own reason, on one line
+            const dead = closedPort();
+            const d = check([`any\tpackages.kubernetesRepository\thttp://repo.invalid/\thttp://127.0.0.1:${dead}`]);
+            expect(d.stderr).toMatch(new RegExp(`  - cannot reach packages\\.kubernetesRepository \\(http://repo\\.invalid/\\) from this host: no answer through the proxy http://127\\.0\\.0\\.1:${dead} \\([^\\n]*(onnect|refused)[^\\n]*\\)\\. Fix: `));
         });
     });
 });

@@ -82,7 +82,7 @@ url_host_port() {
 # the other side (any HTTP status but the proxy's own 407/502/503/504)
 # counts. Returns 2 when it could not be checked (no curl).
 source_problem() {
-    local url=$1 via=$2 host port code
+    local url=$1 via=$2 host port out code why
     case $url in
     file://*)
         [[ -e ${url#file://} ]] || printf '%s does not exist on this host' "${url#file://}"
@@ -95,9 +95,13 @@ source_problem() {
         return 0
     fi
     command -v curl >/dev/null 2>&1 || return 2
-    code=$(timeout 20 curl -sS -k -I -o /dev/null -w '%{http_code}' --connect-timeout 5 --max-time 15 -x "$via" -- "$url" 2>&1 | tail -n 1) || true
+    # (%{errormsg}: curl 7.75+; Debian 12, Ubuntu 22.04 and RHEL 9 ship newer)
+    out=$(timeout 20 curl -s -k -I -o /dev/null -w '%{http_code} %{errormsg}' --connect-timeout 5 --max-time 15 -x "$via" -- "$url" 2>/dev/null) || true
+    code=${out%% *}
+    why=${out#"$code"}
+    why=${why# }
     case $code in
-    000 | '' | *[!0-9]*) printf 'no answer through the proxy %s%s' "$via" "${code:+ ($code)}" ;;
+    000 | '' | *[!0-9]*) printf 'no answer through the proxy %s%s' "$via" "${why:+ ($why)}" ;;
     407 | 502 | 503 | 504) printf 'the proxy %s answered HTTP %s' "$via" "$code" ;;
     esac
     return 0
