@@ -114,7 +114,8 @@ describe("prepare's offline functions in real bash", () => {
         fs.writeFileSync(path.join(bin, "ctr"), `#!/bin/sh\necho "ctr $*" >>${shellQuote(`${dir}/calls`)}\n[ ! -e ${shellQuote(`${dir}/ctr-fails`)} ]\n`, { mode: 0o755 });
         const script = [
             "set -euo pipefail", "shopt -s inherit_errexit",
-            `readonly SSH_USER=kube NODE_NAME=worker-1`,
+            // (exactly prepare's variables that these functions read: none other is set)
+            `readonly SSH_USER=kube`,
             `readonly OFFLINE_REPO_DIR=${shellQuote(`${dir}/cache/packages`)}`,
             `readonly OFFLINE_PACKAGES=${shellQuote(vars.packages ?? "")}`,
             `readonly -a OFFLINE_IMAGES=(${(vars.images ?? []).map(shellQuote).join(" ")})`,

@@ -103,7 +103,7 @@ offline_staged() {
 
 # offline_check_copy SHA256 FILE: FILE is there and is the archive the stack names.
 offline_check_copy() {
-    local fix="run pulumi up --replace on this host's offline copy steps (pulumi stack --show-urns | grep $NODE_NAME-offline)"
+    local fix="run pulumi up --replace on this host's offline copy steps (pulumi stack --show-urns | grep -- -offline-)"
     [[ -f $2 ]] || die "$2 is missing (the copy step put it there; prepare removes it once used): $fix"
     [[ $(sha256_of "$2") == "$1" ]] || die "$2 is not the archive in the stack config (SHA-256 differs: an interrupted copy?): $fix"
 }
