@@ -49,6 +49,8 @@ export const kubeconfig = cluster.kubeconfig;
 export const apiEndpoint = cluster.apiEndpoint;
 /** Nodes with their roles and addresses. */
 export const nodes = cluster.nodes;
+/** Kubeconfig per entry of `users`, by name (secret): `pulumi stack output userKubeconfigs --show-secrets --json | jq -r .jane`. */
+export const userKubeconfigs = cluster.userKubeconfigs;
 /** Kubernetes version the cluster runs. */
 export const kubernetesVersion = spec.kubernetesVersion;
 /** Where the ingress controller answers: each ingress node's address with the http and https URLs. */

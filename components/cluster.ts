@@ -11,6 +11,7 @@ import { Pki, renderKubeconfig } from "./pki";
 import { hostsReachable } from "./reach";
 import { fixedSettingsCheck } from "./settings";
 import { StepConnection } from "./step";
+import { Users } from "./users";
 import { Worker } from "./worker";
 
 /**
@@ -52,6 +53,7 @@ export interface NodeSummary {
  *   9. add-ons (ingress controller and Gateway API CRDs, metrics-server,
  *      dashboard behind the ingress), once the pod network is installed
  *  10. the smoke test, after all of them
+ *  11. users: client certificate, RBAC binding, kubeconfig each
  *
  * Order comes from resource dependencies, so teardown runs it backwards:
  * add-ons, then drain -> reset -> forget each joined node, the first control
@@ -63,6 +65,8 @@ export class Cluster extends pulumi.ComponentResource {
     public readonly nodes: NodeSummary[];
     public readonly provider: k8s.Provider;
     public readonly addons: Addons;
+    /** Kubeconfig per entry of `users`, by name; a secret. */
+    public readonly userKubeconfigs: pulumi.Output<Record<string, string>>;
     /** Resolves once the config changes are accepted and every host answered (rejects with the reason otherwise). */
     public readonly ready: pulumi.Output<unknown>;
 
@@ -150,6 +154,11 @@ export class Cluster extends pulumi.ComponentResource {
             dashboardTlsKey: secrets.dashboardTlsKey,
             skipAwait: args.skipAddonAwait,
         }, child);
+        // 9. users: a certificate, an RBAC binding and a kubeconfig each
+        this.userKubeconfigs = new Users(`${name}-users`, {
+            users: spec.users, clusterName: spec.clusterName, server: this.apiEndpoint,
+            caCertPem: pki.caCertPem, caKeyPem: pki.caKeyPem, provider: this.provider,
+        }, child).kubeconfigs;
 
         this.nodes = spec.hosts.map((h) => ({
             name: h.name,

@@ -6,9 +6,10 @@ import { CNI_PORTS } from "./addons/cni";
 import { renderContainerdConfig, renderCrictlConfig, renderRegistryHosts } from "./containerd";
 import { library } from "./scripts";
 import { ScriptCall, StepConnection, StepTarget, scriptsStep, sshEndpoint, step } from "./step";
-import {
-    CONTAINERD_VERSION, DOCKER_REPO_BASE, KUBERNETES_REPO_BASE, KubernetesMinor, PAUSE_TAG,
-} from "./versions";
+import { CONTAINERD_VERSION, KubernetesMinor, PAUSE_TAG } from "./versions";
+import { noProxyList, renderAptProxyConf, renderContainerdProxyDropIn } from "./proxy";
+import { dockerRepoBase, kubernetesRepoBase, sourceLines } from "./sources";
+import { OFFLINE_REPO_DIR, offlineCopies, offlineLine } from "./offline";
 
 /** kubeadm's control-plane minimums (`ControlPlaneNumCPU`, `ControlPlaneMem` in kubeadm constants.go). */
 export const CONTROL_PLANE_MIN_CPUS = 2;
@@ -55,6 +56,8 @@ export class Host extends pulumi.ComponentResource {
     public readonly scripts: command.remote.Command;
     public readonly preflight: command.remote.Command;
     public readonly prepare: command.remote.Command;
+    /** The `offline` archives copied to this host (none without `offline`). */
+    public readonly copies: command.remote.CopyToRemote[];
     /** Facts this host's preflight reported. */
     public readonly reportedFacts: pulumi.Output<HostFacts>;
     /** The same facts, released only after the cross-host checks passed. */
@@ -77,11 +80,16 @@ export class Host extends pulumi.ComponentResource {
         this.reportedFacts = this.preflight.stdout.apply((out) => parseFacts(host.name, out));
         this.facts = checkAgainstEarlier(this.reportedFacts, args.earlierFacts);
 
-        // Waits for preflight and for the cross-host identity checks; the
-        // text does not depend on them, so it is known at preview.
+        // The offline archives, in parallel with preflight (SFTP as the SSH user, into its home).
+        this.copies = offlineCopies(spec).map((c) => new command.remote.CopyToRemote(`${name}-${c.step}`, {
+            connection, source: new pulumi.asset.FileAsset(c.file.path), remotePath: c.remotePath,
+        }, { parent: this, dependsOn: [this.scripts] }));
+
+        // Waits for preflight, the cross-host identity checks and the copies;
+        // the text does not depend on them, so it is known at preview.
         this.prepare = step(`${name}-prepare`, {
             connection, target, ...prepareCall(spec, host),
-        }, { parent: this, dependsOn: this.facts.apply(() => [this.preflight]) });
+        }, { parent: this, dependsOn: this.facts.apply(() => [this.preflight, ...this.copies]) });
 
         this.registerOutputs({ facts: this.facts });
     }
@@ -130,6 +138,7 @@ export function preflightCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             MIN_MEMORY_MB: CONTROL_PLANE_MIN_MEMORY_MB,
             PORTS: preflightPorts(spec, host),
             IGNORE: spec.preflight.ignore,
+            SOURCES: sourceLines(spec),
         },
     };
 }
@@ -141,22 +150,27 @@ export function pauseImage(spec: ClusterSpec): string {
 
 /** The prepare script call for one host (the same text for every OS: the script picks apt or dnf). */
 export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
-    const local = spec.packages.localRepository;
+    const copies = offlineCopies(spec);
+    const offlinePackages = copies.find((c) => c.step === "offline-packages");
+    // offline.packages is a local repository on the host itself.
+    const local = offlinePackages ? { apt: `file://${OFFLINE_REPO_DIR} ./`, rpm: `file://${OFFLINE_REPO_DIR}/` } : spec.packages.localRepository;
     const pause = pauseImage(spec);
     const registries = spec.containerd.registries.map(renderRegistryHosts);
     const firewall = firewallOpenings(spec, host);
+    const proxy = spec.proxy;
     return {
         script: "prepare",
         what: `swap off, modules, sysctls, containerd ${CONTAINERD_VERSION}, kubelet/kubeadm/kubectl ${spec.kubernetesVersion}, ` +
-            `${isControlPlane(host) ? "control-plane" : "node"} images${local ? " (from packages.localRepository)" : ""}`,
+            `${isControlPlane(host) ? "control-plane" : "node"} images${offlinePackages ? " (packages from offline.packages)" : local ? " (from packages.localRepository)" : ""}` +
+            `${spec.offline?.images.length ? " (images from offline.images)" : ""}${proxy ? " (through proxy)" : ""}`,
         vars: {
             LOCAL_APT_SOURCE: local?.apt ?? "",
             LOCAL_RPM_BASEURL: local?.rpm ?? "",
-            LOCAL_REPO_KEY_URL: local?.keyUrl ?? "",
+            LOCAL_REPO_KEY_URL: spec.packages.localRepository?.keyUrl ?? "",
             KUBERNETES_VERSION: spec.kubernetesVersion,
             KUBERNETES_MINOR: minorOf(spec.kubernetesVersion),
-            KUBERNETES_REPO_BASE,
-            DOCKER_REPO_BASE,
+            KUBERNETES_REPO_BASE: kubernetesRepoBase(spec),
+            DOCKER_REPO_BASE: dockerRepoBase(spec),
             CONTAINERD_VERSION,
             CONTAINERD_CONFIG: renderContainerdConfig({ pauseImage: pause, restrictOomScoreAdj: spec.containerd.restrictOomScoreAdj }),
             REGISTRY_DIRS: registries.map((r) => r.dir),
@@ -168,6 +182,15 @@ export function prepareCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             PAUSE_IMAGE: pause,
             IMAGE_REPOSITORY: spec.kubeadm.imageRepository,
             IS_CONTROL_PLANE: isControlPlane(host),
+            PROXY_HTTP: proxy?.http ?? "",
+            PROXY_HTTPS: proxy?.https ?? "",
+            NO_PROXY_LIST: proxy ? noProxyList(spec).join(",") : "",
+            APT_PROXY_CONF: proxy ? renderAptProxyConf(proxy) : "",
+            CONTAINERD_PROXY_DROPIN: proxy ? renderContainerdProxyDropIn(proxy, noProxyList(spec)) : "",
+            SSH_USER: host.user,
+            OFFLINE_REPO_DIR,
+            OFFLINE_PACKAGES: offlinePackages ? offlineLine(offlinePackages) : "",
+            OFFLINE_IMAGES: copies.filter((c) => c.step.startsWith("offline-image-")).map(offlineLine),
         },
     };
 }

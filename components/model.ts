@@ -111,9 +111,9 @@ export interface KubeadmSpec {
 }
 
 /** Preflight checks a user may downgrade to warnings (like kubeadm's --ignore-preflight-errors). */
-export type PreflightCheck = "os" | "kernel" | "cgroup" | "cpu" | "memory" | "hostname" | "command" | "systemd" | "runtime" | "port";
+export type PreflightCheck = "os" | "kernel" | "cgroup" | "cpu" | "memory" | "hostname" | "command" | "systemd" | "runtime" | "port" | "source";
 export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [
-    "os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port",
+    "os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port", "source",
 ];
 
 export interface PreflightSpec {
@@ -137,6 +137,10 @@ export interface LocalRepositorySpec {
 
 export interface PackagesSpec {
     localRepository?: LocalRepositorySpec;
+    /** A mirror of pkgs.k8s.io's `core:/stable:` base, same layout (`<base>/v1.36/deb/`); default KUBERNETES_REPO_BASE. */
+    kubernetesRepository?: string;
+    /** A mirror of download.docker.com's `linux` base, same layout (`<base>/debian`, `<base>/centos`); default DOCKER_REPO_BASE. */
+    containerdRepository?: string;
 }
 
 /**
@@ -218,6 +222,52 @@ export interface AddonsSpec {
     imageRegistry?: string;
 }
 
+/**
+ * A person or tool given access to the cluster with a client certificate
+ * from the cluster CA (`users`): CN is the name, O the group.
+ */
+export interface UserSpec {
+    /** Kubernetes user name (the certificate's CN). */
+    name: string;
+    /** Groups (the certificate's O): at most one, see config/users.ts. */
+    groups: string[];
+    /** The ClusterRole bound to the user. */
+    role: string;
+    /** Bind in this namespace (a RoleBinding) instead of cluster-wide (a ClusterRoleBinding). */
+    namespace?: string;
+}
+
+/**
+ * An HTTP(S) proxy the hosts' package managers, downloads and containerd go
+ * through (`proxy`). URLs are `http(s)://host[:port]` without credentials.
+ */
+export interface ProxySpec {
+    http?: string;
+    https?: string;
+    /** What the user added to the no-proxy list; the program adds the cluster's own addresses (see noProxyList). */
+    noProxy: string[];
+}
+
+/** A file on the machine running Pulumi that is copied to every host, with its content hash. */
+export interface OfflineFile {
+    /** As given in the stack config (relative to the project directory). */
+    path: string;
+    /** Hex SHA-256 of the content, taken when the program runs. */
+    sha256: string;
+}
+
+/**
+ * Fully offline installation (`offline`): a package repository archive and
+ * image archives, copied to every host; packages then install from the
+ * unpacked repository on the host, images are imported into containerd.
+ */
+export interface OfflineSpec {
+    /** A .tar/.tar.gz/.tgz of a flat apt repository and/or an rpm repository. */
+    packages?: OfflineFile;
+    /** OCI or docker image archives (`ctr images import`). */
+    images: OfflineFile[];
+}
+
 /** The whole cluster, validated. */
 export interface ClusterSpec {
     /** Pulumi project name, used to label things the program owns. */
@@ -234,6 +284,12 @@ export interface ClusterSpec {
     /** Chart sources overriding the pinned upstream repositories, by chart name. */
     charts: Readonly<Record<string, ChartSource>>;
     addons: AddonsSpec;
+    /** Users with a client certificate and an RBAC binding. */
+    users: UserSpec[];
+    /** HTTP(S) proxy for the hosts, when set. */
+    proxy?: ProxySpec;
+    /** Packages and images from archives copied to the hosts, when set. */
+    offline?: OfflineSpec;
 }
 
 /** The SSH private keys; kept apart from the plain model so it can be logged and compared. All Pulumi secrets. */

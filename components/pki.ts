@@ -62,6 +62,8 @@ export class Pki extends pulumi.ComponentResource {
     /** Admin client key (PEM), a secret. */
     public readonly adminKeyPem: pulumi.Output<string>;
     private readonly ca: { key: tls.PrivateKey; cert: tls.SelfSignedCert };
+    /** Cluster CA private key (PEM), a secret: signs the `users` certificates. */
+    public readonly caKeyPem: pulumi.Output<string>;
 
     constructor(name: string, args: PkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeadm:index:Pki", name, {}, opts);
@@ -95,6 +97,7 @@ export class Pki extends pulumi.ComponentResource {
         this.discoveryHash = ca.cert.certPem.apply(discoveryHash);
         this.adminCertPem = adminCert.certPem;
         this.adminKeyPem = pulumi.secret(adminKey.privateKeyPem);
+        this.caKeyPem = pulumi.secret(ca.key.privateKeyPem);
         this.sharedFiles = pulumi.secret(pulumi.all([
             ca.cert.certPem, ca.key.privateKeyPem,
             frontProxyCa.cert.certPem, frontProxyCa.key.privateKeyPem,
@@ -185,6 +188,8 @@ export function discoveryHash(caCertPem: string): string {
 /** Connection details of the generated admin kubeconfig. */
 export interface KubeconfigArgs {
     clusterName: string;
+    /** The kubeconfig's user entry (default `<clusterName>-admin`). */
+    userName?: string;
     /** `https://host:port` of the API server as seen from where Pulumi runs. */
     server: string;
     caCertPem: string;
@@ -198,7 +203,7 @@ export interface KubeconfigArgs {
  */
 export function renderKubeconfig(a: KubeconfigArgs): string {
     const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
-    const user = `${a.clusterName}-admin`;
+    const user = a.userName ?? `${a.clusterName}-admin`;
     return YAML.stringify({
         apiVersion: "v1",
         kind: "Config",

@@ -100,6 +100,14 @@ function pathsOf(spec: ClusterSpec, host: HostSpec, variable: string): string[] 
             return [`${at}.taints`];
         case "IGNORE":
             return ["preflight.ignore"];
+        case "NO_PROXY_LIST":
+        case "APT_PROXY_CONF":
+        case "CONTAINERD_PROXY_DROPIN":
+            return ["proxy.noProxy"];
+        case "SOURCES":
+            return ["containerd.registries"];
+        case "OFFLINE_IMAGES":
+            return ["offline.images"];
         default:
             return ["kubeadm", "packages"];
     }

@@ -23,7 +23,7 @@ import {
     privateKeyProblem,
     RawConfig,
 } from "../components/config";
-import { ParseOptions } from "../components/config";
+import { ParseOptions, configWarnings } from "../components/config";
 import { ClusterSpec } from "../components/model";
 import { openSshPrivateKey } from "./harness";
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_KUBERNETES_VERSION, GATEWAY_API } from "../components/versions";
@@ -297,6 +297,29 @@ const badConfigs: [string, RawConfig, string, string][] = [
     ["localRepository rpm not a URL", withChange((c) => (c["packages"] = { localRepository: { rpm: "10.0.0.5/rpms" } })), "packages.localRepository.rpm", "is not a repository URL"],
     ["localRepository keyUrl not a URL", withChange((c) => (c["packages"] = { localRepository: { apt: "http://10.0.0.5/debs ./", keyUrl: "key.gpg" } })), "packages.localRepository.keyUrl", "is not a URL"],
     ["localRepository typo", withChange((c) => (c["packages"] = { localRepository: { apt: "http://10.0.0.5/debs ./", keyurl: "http://x/k" } })), "packages.localRepository.keyurl", `did you mean "keyUrl"?`],
+    ["kubernetesRepository not a URL", withChange((c) => (c["packages"] = { kubernetesRepository: "mirror.example/k8s" })), "packages.kubernetesRepository", "is not a repository base URL: give the http(s) URL of a mirror of pkgs.k8s.io's base"],
+    ["containerdRepository with localRepository", withChange((c) => (c["packages"] = { containerdRepository: "https://mirror.example/docker", localRepository: { apt: "http://10.0.0.5/debs ./" } })), "packages.containerdRepository", "has no effect with packages.localRepository"],
+    ["proxy not an object", withChange((c) => (c["proxy"] = "http://proxy:3128")), "proxy", "must be an object with http, https and/or noProxy"],
+    ["proxy without a URL", withChange((c) => (c["proxy"] = { noProxy: ["10.0.0.5"] })), "proxy", "needs http and/or https"],
+    ["proxy URL with credentials", withChange((c) => (c["proxy"] = { https: "http://bob:hunter2@proxy.example:3128" })), "proxy.https", "has a user name or password in it (not shown), which the program refuses"],
+    ["proxy URL with a path", withChange((c) => (c["proxy"] = { http: "http://proxy.example:3128/pac" })), "proxy.http", "has a path, query or fragment"],
+    ["proxy URL socks", withChange((c) => (c["proxy"] = { http: "socks5://proxy.example:1080" })), "proxy.http", "is not an http:// or https:// URL"],
+    ["proxy URL not a URL", withChange((c) => (c["proxy"] = { http: "proxy.example:3128" })), "proxy.http", "is not an http:// or https:// URL"],
+    ["proxy noProxy bad entry", withChange((c) => (c["proxy"] = { http: "http://proxy.example:3128", noProxy: ["10.0.0.0/33"] })), "proxy.noProxy[0]", "is not a valid CIDR"],
+    ["proxy noProxy not a list", withChange((c) => (c["proxy"] = { http: "http://proxy.example:3128", noProxy: "10.0.0.5" })), "proxy.noProxy", "must be a list"],
+    ["proxy typo", withChange((c) => (c["proxy"] = { http: "http://proxy.example:3128", no_proxy: [] })), "proxy.no_proxy", `did you mean "noProxy"?`],
+    ["users not a list", withChange((c) => (c["users"] = { jane: "view" })), "users", "must be a list of users"],
+    ["user without role", withChange((c) => (c["users"] = [{ name: "jane" }])), "users[0].role", "is required: the ClusterRole to bind the user to"],
+    ["user name system:", withChange((c) => (c["users"] = [{ name: "system:kube-proxy", role: "view" }])), "users[0].name", `starts with "system:"`],
+    ["user name with a slash", withChange((c) => (c["users"] = [{ name: "ou/jane", role: "view" }])), "users[0].name", "is not a user name the program accepts"],
+    ["user in system:masters", withChange((c) => (c["users"] = [{ name: "jane", role: "view", groups: ["system:masters"] }])), "users[0].groups[0]", `"system:masters" is refused: that group bypasses RBAC entirely`],
+    ["user in another system: group", withChange((c) => (c["users"] = [{ name: "jane", role: "view", groups: ["system:nodes"] }])), "users[0].groups[0]", `"system:" groups are Kubernetes' own`],
+    ["user in kubeadm:cluster-admins", withChange((c) => (c["users"] = [{ name: "jane", role: "view", groups: ["kubeadm:cluster-admins"] }])), "users[0].groups[0]", "kubeadm binds it to cluster-admin"],
+    ["user with two groups", withChange((c) => (c["users"] = [{ name: "jane", role: "view", groups: ["a", "b"] }])), "users[0].groups", "the certificate can carry only one"],
+    ["user role with a slash", withChange((c) => (c["users"] = [{ name: "jane", role: "rbac/view" }])), "users[0].role", "is not a ClusterRole name"],
+    ["user namespace invalid", withChange((c) => (c["users"] = [{ name: "jane", role: "edit", namespace: "Apps" }])), "users[0].namespace", "is not a namespace name"],
+    ["user twice", withChange((c) => (c["users"] = [{ name: "jane", role: "view" }, { name: "Jane", role: "edit" }])), "users[1].name", "is already users[0]"],
+    ["user typo", withChange((c) => (c["users"] = [{ name: "jane", role: "view", group: ["a"] }])), "users[0].group", `did you mean "groups"?`],
 ];
 
 describe("parseClusterConfig rejects bad configs", () => {
@@ -467,6 +490,35 @@ describe("parseClusterConfig accepts good configs", () => {
         expect(spec.packages).toEqual({ localRepository: { apt: "http://10.0.0.5/debs ./", rpm: "http://10.0.0.5/rpms/" } });
     });
 
+    test("proxy, package mirrors and users", () => {
+        const spec = parseClusterConfig(withChange((c) => {
+            c["proxy"] = { http: "http://proxy.example:3128/", https: " http://10.0.0.3:3128 ", noProxy: [".example.internal", "10.0.0.0/8", "reg.lan", "10.0.0.0/8"] };
+            c["packages"] = { kubernetesRepository: "https://mirror.example/pkgs.k8s.io/core:/stable:/", containerdRepository: "https://mirror.example/docker/linux" };
+            c["users"] = [{ name: "jane@example.com", role: "view" }, { name: "ci-bot", role: "edit", namespace: "apps", groups: ["team-a", "team-a"] }];
+        }), "demo");
+        expect(spec.proxy).toEqual({ http: "http://proxy.example:3128", https: "http://10.0.0.3:3128", noProxy: [".example.internal", "10.0.0.0/8", "reg.lan"] });
+        expect(spec.packages).toEqual({ kubernetesRepository: "https://mirror.example/pkgs.k8s.io/core:/stable:", containerdRepository: "https://mirror.example/docker/linux" });
+        expect(spec.users).toEqual([
+            { name: "jane@example.com", groups: [], role: "view" },
+            { name: "ci-bot", groups: ["team-a"], role: "edit", namespace: "apps" },
+        ]);
+    });
+
+    test("a user role that is not a default ClusterRole is a warning, not a problem", () => {
+        const spec = parseClusterConfig(withChange((c) => (c["users"] = [{ name: "jane", role: "my-org:reader" }])), "demo");
+        expect(configWarnings(spec)).toEqual([expect.stringContaining(`users[0].role "my-org:reader" is not one of Kubernetes' default user roles`)]);
+    });
+
+    test("a proxy URL with credentials is never quoted, and a stored-as-secret proxy is refused", () => {
+        const e = captureError(withChange((c) => (c["proxy"] = { https: "http://bob:hunter2@proxy.example:3128" })));
+        expect(e.message).not.toContain("hunter2");
+        expect(e.message).not.toContain("bob");
+        const raw = { ...minimal(), proxy: JSON.stringify({ https: "http://bob:hunter2@proxy.example:3128" }) };
+        const s = captureError(raw, { encoded: true, secretKeys: ["ssh", "proxy"] });
+        expect(s.message).toContain("  - proxy: is stored as a secret");
+        expect(s.message).not.toContain("hunter2");
+    });
+
     test("a minimal config gets every default", () => {
         const spec = parseClusterConfig(minimal(), "homelab");
         const expected: ClusterSpec = {
@@ -514,6 +566,7 @@ describe("parseClusterConfig accepts good configs", () => {
                 metricsServer: { enabled: true },
                 smokeTest: { enabled: true },
             },
+            users: [],
         };
         expect(spec).toEqual(expected);
         expect("internalAddress" in (spec.hosts[0] ?? {})).toBe(false);
@@ -865,7 +918,7 @@ describe("values stored as secrets are never quoted", () => {
     test("secret-looking values in every key: no message ever contains one", () => {
         const marker = keyLine.slice(5, 45);
         const poisoned: Record<string, unknown> = {};
-        for (const k of ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages", "charts"]) {
+        for (const k of ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "proxy", "users"]) {
             poisoned[k] = JSON.stringify({ [marker]: marker, user: marker, privateKey: `-----BEGIN PRIVATE KEY-----\n${marker}\n` });
         }
         poisoned.kubernetesVersion = marker;

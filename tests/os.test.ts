@@ -110,7 +110,7 @@ describe("preflight's OS check (the rendered step, in real bash on this machine,
     const OTHERS = ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"];
     function preflight(file: string, ignore: string[] = OTHERS) {
         const script = renderScript("preflight", {
-            NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [], IGNORE: ignore,
+            NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [], IGNORE: ignore, SOURCES: [],
         }, { action: "run", lib: SCRIPTS_DIR });
         return run("bash", ["-c", script, "preflight"], { KP_OS_RELEASE: file });
     }
@@ -170,6 +170,8 @@ describe("prepare picks its family from os-release", () => {
             KUBERNETES_REPO_BASE: "https://pkgs.k8s.io/core:/stable:", DOCKER_REPO_BASE: "https://download.docker.com/linux", CONTAINERD_VERSION: "2.2.6",
             CONTAINERD_CONFIG: "", REGISTRY_DIRS: [], REGISTRY_HOSTS_TOML: [], REGISTRY_CAS: [], FIREWALL_PORTS: [], FIREWALL_SOURCES: [],
             CRICTL_CONFIG: "", PAUSE_IMAGE: "registry.k8s.io/pause:3.10.2", IMAGE_REPOSITORY: "registry.k8s.io", IS_CONTROL_PLANE: false,
+            PROXY_HTTP: "", PROXY_HTTPS: "", NO_PROXY_LIST: "", APT_PROXY_CONF: "", CONTAINERD_PROXY_DROPIN: "",
+            SSH_USER: "root", OFFLINE_REPO_DIR: "/var/cache/kubeadm-pulumi/packages", OFFLINE_PACKAGES: "", OFFLINE_IMAGES: [],
         };
         const r = run("bash", ["-c", renderScript("prepare", vars, { action: "run", lib: SCRIPTS_DIR }), "prepare"], { KP_OS_RELEASE: osRelease(UNSUPPORTED[8][1]) });
         expect(r.status).toBe(1);
@@ -403,7 +405,7 @@ describe("preflight says what prepare will change on a RHEL-family host (warning
         const s = stubs({ getenforce: "echo Enforcing", "firewall-cmd": '[[ $1 == --state ]] && echo running' });
         const script = renderScript("preflight", {
             NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [],
-            IGNORE: ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"],
+            IGNORE: ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"], SOURCES: [],
         }, { action: "run", lib: SCRIPTS_DIR });
         const r = run("bash", ["-c", script, "preflight"], { KP_OS_RELEASE: osRelease(SUPPORTED[7][1]), KP_PATH_PREFIX: s.bin });
         expect(r.status).toBe(0);

@@ -26,6 +26,7 @@ import {
 } from "../components/scripts";
 import { stepCommands, scriptsStepCommands } from "../components/step";
 import { discoverySection } from "../components/kubeadm/config";
+import { renderAptProxyConf, renderContainerdProxyDropIn } from "../components/proxy";
 
 const SCRIPTS_DIR = path.join(__dirname, "..", "components", "scripts");
 const LIB = path.join(SCRIPTS_DIR, "lib.sh");
@@ -63,7 +64,19 @@ nodeRegistration:
   name: worker-1
 `;
 
-function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string; keyUrl?: string } = {}, registries: [string, string, string][] = []): ScriptVars {
+/** The proxy variables as the program renders them (components/proxy.ts), for a proxy at 10.0.0.3:3128. */
+const PROXY_SPEC = { http: "http://10.0.0.3:3128", https: "http://10.0.0.3:3128", noProxy: ["registry.lan", ".corp.example"] };
+const PROXY_NO_PROXY = ["localhost", "127.0.0.1", "10.244.0.0/16", "10.96.0.0/12", "10.0.0.10", ".svc", ".cluster.local", "registry.lan", ".corp.example"];
+const PROXY_VARS = {
+    PROXY_HTTP: PROXY_SPEC.http,
+    PROXY_HTTPS: PROXY_SPEC.https,
+    NO_PROXY_LIST: PROXY_NO_PROXY.join(","),
+    APT_PROXY_CONF: renderAptProxyConf(PROXY_SPEC),
+    CONTAINERD_PROXY_DROPIN: renderContainerdProxyDropIn(PROXY_SPEC, PROXY_NO_PROXY),
+};
+const NO_PROXY_VARS = { PROXY_HTTP: "", PROXY_HTTPS: "", NO_PROXY_LIST: "", APT_PROXY_CONF: "", CONTAINERD_PROXY_DROPIN: "" };
+
+function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string; keyUrl?: string } = {}, registries: [string, string, string][] = [], proxy = false): ScriptVars {
     return {
         REGISTRY_DIRS: registries.map((r) => r[0]),
         REGISTRY_HOSTS_TOML: registries.map((r) => r[1]),
@@ -83,6 +96,11 @@ function prepareVars(controlPlane: boolean, local: { apt?: string; rpm?: string;
         PAUSE_IMAGE: "registry.k8s.io/pause:3.10.2",
         IMAGE_REPOSITORY: "registry.k8s.io",
         IS_CONTROL_PLANE: controlPlane,
+        ...(proxy ? PROXY_VARS : NO_PROXY_VARS),
+        SSH_USER: "ubuntu",
+        OFFLINE_REPO_DIR: "/var/cache/kubeadm-pulumi/packages",
+        OFFLINE_PACKAGES: "",
+        OFFLINE_IMAGES: [],
     };
 }
 
@@ -99,12 +117,13 @@ const VARIANTS: Variant[] = [
     {
         id: "preflight-control-plane",
         name: "preflight",
-        vars: { NODE_NAME: "cp-1", IS_CONTROL_PLANE: true, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: CP_PORTS, IGNORE: [] },
+        vars: { NODE_NAME: "cp-1", IS_CONTROL_PLANE: true, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: CP_PORTS, IGNORE: [], SOURCES: [] },
     },
     {
         id: "preflight-worker",
         name: "preflight",
-        vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: WORKER_PORTS, IGNORE: ["cgroup", "port"] },
+        vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: WORKER_PORTS, IGNORE: ["cgroup", "port"],
+            SOURCES: ["debian\tpackages.localRepository.apt\thttp://10.0.0.5/debs\t", "any\tproxy.https\thttp://10.0.0.3:3128\t", "any\tcontainerd.registries[0].mirrors[0]\thttps://mirror.example.com\thttp://10.0.0.3:3128"] },
     },
     { id: "prepare-control-plane", name: "prepare", vars: prepareVars(true) },
     { id: "prepare-worker", name: "prepare", vars: prepareVars(false) },
@@ -115,6 +134,14 @@ const VARIANTS: Variant[] = [
             ["10.0.0.5:5443", 'server = "https://10.0.0.5:5443"\n', "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"],
             ["_default", '[host."https://mirror.example.com"]\ncapabilities = ["pull", "resolve"]\n', ""],
         ]),
+    },
+    { id: "prepare-proxy", name: "prepare", vars: prepareVars(false, {}, [], true) },
+    {
+        id: "prepare-offline", name: "prepare", vars: {
+            ...prepareVars(true, { apt: "file:///var/cache/kubeadm-pulumi/packages ./", rpm: "file:///var/cache/kubeadm-pulumi/packages/" }),
+            OFFLINE_PACKAGES: `${"a".repeat(64)} .kubeadm-pulumi-offline-aaaaaaaaaaaa-packages.tar.gz`,
+            OFFLINE_IMAGES: [`${"b".repeat(64)} .kubeadm-pulumi-offline-bbbbbbbbbbbb-images.tar`],
+        },
     },
     { id: "init", name: "init", vars: { NODE_NAME: "cp-1", KUBEADM_CONFIG, API_ENDPOINT: "10.0.0.10:6443" } },
     { id: "join-worker", name: "join", vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, JOIN_CONFIG, API_ENDPOINT: "10.0.0.10:6443", TOKEN_STEP: "worker-1-token" } },
@@ -786,8 +813,8 @@ describe("preflight on this machine", () => {
         return run("bash", ["-c", renderScript("preflight", vars, { action: "run", lib }), "preflight"]);
     }
 
-    function preflight(nodeName: string, ports: string[], controlPlane = false, ignore: string[] = []) {
-        return preflightWith({ NODE_NAME: nodeName, IS_CONTROL_PLANE: controlPlane, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: ports, IGNORE: ignore });
+    function preflight(nodeName: string, ports: string[], controlPlane = false, ignore: string[] = [], sources: string[] = []) {
+        return preflightWith({ NODE_NAME: nodeName, IS_CONTROL_PLANE: controlPlane, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: ports, IGNORE: ignore, SOURCES: sources });
     }
 
     it("lists every problem in one run, exits 1 and prints nothing on stdout", () => {
@@ -831,6 +858,7 @@ describe("preflight on this machine", () => {
             PORTS: [],
             // every check downgraded to a warning, as preflight.ignore does
             IGNORE: ["os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"],
+            SOURCES: [],
         });
         expect(r.status).toBe(0);
         expect(r.stdout.endsWith("\n")).toBe(true);
@@ -867,6 +895,76 @@ describe("preflight on this machine", () => {
                     server.kill();
                 }
             });
+        });
+    });
+
+    describe("source reachability (check `source`)", () => {
+        const OTHERS = ["os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"];
+        const haveCurl = run("sh", ["-c", "command -v curl"]).status === 0;
+        let servers: ReturnType<typeof spawn>[] = [];
+        afterEach(() => {
+            for (const s of servers) s.kill();
+            servers = [];
+        });
+
+        /** A local HTTP server in its own process (preflight blocks this one) answering every request with `status`; resolves to its port. */
+        function httpServer(status: number): Promise<number> {
+            const code = `const s=require("http").createServer((q,r)=>{r.writeHead(${status});r.end()});s.on("connect",(q,c)=>{c.end("HTTP/1.1 ${status} X\\r\\n\\r\\n")});s.listen(0,"127.0.0.1",()=>console.log(s.address().port))`;
+            const p = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+            servers.push(p);
+            return new Promise((resolve) => p.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+        }
+
+        /** A port nothing listens on (bound, then closed). */
+        function closedPort(): number {
+            return Number(run(process.execPath, ["-e", `const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})`]).stdout.trim());
+        }
+
+        function check(sources: string[], ignore: string[] = OTHERS) {
+            return preflight(hostname, [], false, ignore, sources);
+        }
+
+        it("passes when every source answers, directly or as a path on the host", async () => {
+            const port = await httpServer(404);
+            const r = check([`any\tpackages.localRepository.apt\thttp://127.0.0.1:${port}/debs\t`, `any\tkubeadm.imageRepository\tfile://${tmpRoot}\t`]);
+            expect(r.stderr).not.toContain("cannot reach");
+            expect(r.status).toBe(0);
+        });
+
+        it("names each source that does not answer, all at once, and skips those of the other package family", () => {
+            const port = closedPort();
+            const r = check([
+                `any\tcontainerd.registries[0].mirrors[0]\thttps://127.0.0.1:${port}/v2/\t`,
+                `any\tpackages.localRepository.apt\tfile://${tmpRoot}/no-such-dir\t`,
+                `rhel\tpackages.localRepository.rpm\thttp://127.0.0.1:${port}/rpms\t`,
+            ]);
+            expect(r.status).toBe(1);
+            expect(r.stderr).toContain(`  - cannot reach containerd.registries[0].mirrors[0] (https://127.0.0.1:${port}/v2/) from this host: no TCP connection to 127.0.0.1 port ${port} within 5 s (DNS, routing or a firewall). Fix: `);
+            expect(r.stderr).toContain(`  - cannot reach packages.localRepository.apt (file://${tmpRoot}/no-such-dir) from this host: ${tmpRoot}/no-such-dir does not exist on this host. Fix: `);
+            // (a Debian/Ubuntu machine is an apt host: the rpm repository is not its source)
+            if (/^ID="?(debian|ubuntu)"?$/m.test(fs.readFileSync("/etc/os-release", "utf8"))) expect(r.stderr).not.toContain("packages.localRepository.rpm");
+        });
+
+        it("preflight.ignore [source] turns them into warnings", () => {
+            const r = check([`any\tproxy.http\thttp://127.0.0.1:${closedPort()}\t`], [...OTHERS, "source"]);
+            expect(r.status).toBe(0);
+            expect(r.stderr).toContain("warning: ignored by preflight.ignore (source): cannot reach proxy.http");
+        });
+
+        (haveCurl ? it : it.skip)("through a proxy: an answer from the other side passes, the proxy's own 502 fails naming the proxy", async () => {
+            const good = await httpServer(200);
+            const bad = await httpServer(502);
+            const r = check([
+                `any\tpackages.kubernetesRepository\thttp://repo.invalid/v1.36/deb/\thttp://127.0.0.1:${good}`,
+                `any\tcontainerd.registries[0].mirrors[0]\thttp://mirror.invalid/\thttp://127.0.0.1:${bad}`,
+            ]);
+            expect(r.status).toBe(1);
+            expect(r.stderr).not.toContain("cannot reach packages.kubernetesRepository");
+            expect(r.stderr).toContain(`  - cannot reach containerd.registries[0].mirrors[0] (http://mirror.invalid/) from this host: the proxy http://127.0.0.1:${bad} answered HTTP 502. Fix: `);
+            // a proxy that does not answer at all: curl's own reason, on one line
+            const dead = closedPort();
+            const d = check([`any\tpackages.kubernetesRepository\thttp://repo.invalid/\thttp://127.0.0.1:${dead}`]);
+            expect(d.stderr).toMatch(new RegExp(`  - cannot reach packages\\.kubernetesRepository \\(http://repo\\.invalid/\\) from this host: no answer through the proxy http://127\\.0\\.0\\.1:${dead} \\([^\\n]*(onnect|refused)[^\\n]*\\)\\. Fix: `));
         });
     });
 });

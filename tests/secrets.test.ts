@@ -38,7 +38,8 @@ describe("secrets audit through index.ts", () => {
                 { name: "worker-1", address: "192.0.2.20", roles: ["worker"] },
             ],
             apiServer: { address: "192.0.2.100" },
-        }), {
+            users: [{ name: "jane", role: "view" }],
+        } as Parameters<typeof rawConfig>[0]), {
             // Jest gives each test file its own module registry: index.ts runs once, here.
             loadIndex: () => require("../index"),
         });
@@ -80,15 +81,16 @@ describe("secrets audit through index.ts", () => {
         expect(leaks).toEqual([]);
     });
 
-    test("stack outputs: the kubeconfig and the dashboard token are secrets; nothing else carries a secret", async () => {
+    test("stack outputs: the kubeconfigs (admin and users) and the dashboard token are secrets; nothing else carries a secret", async () => {
         const exports = run.exports!;
         expect(Object.keys(exports).sort()).toEqual([
-            "apiEndpoint", "dashboardToken", "dashboardUrl", "ingressCaCertificate", "ingressEndpoints", "kubeconfig", "kubernetesVersion", "nodes",
+            "apiEndpoint", "dashboardToken", "dashboardUrl", "ingressCaCertificate", "ingressEndpoints", "kubeconfig", "kubernetesVersion", "nodes", "userKubeconfigs",
         ]);
-        for (const secret of ["kubeconfig", "dashboardToken"]) {
+        for (const secret of ["kubeconfig", "dashboardToken", "userKubeconfigs"]) {
             const out = exports[secret] as pulumi.Output<string>;
             expect(await (out as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(true);
         }
+        expect(Object.keys(await run.value(exports.userKubeconfigs as pulumi.Output<Record<string, string>>))).toEqual(["jane"]);
         expect(await (exports.ingressCaCertificate as unknown as { isSecret: Promise<boolean> }).isSecret).toBe(false);
         const plainOutputs = JSON.stringify({
             apiEndpoint: exports.apiEndpoint, nodes: exports.nodes, kubernetesVersion: exports.kubernetesVersion,

@@ -27,6 +27,9 @@ import { parsePreflight } from "./preflight";
 import { parsePackages } from "./packages";
 import { parseCharts } from "./charts";
 import { parseContainerd } from "./containerd";
+import { parseProxy } from "./proxy";
+import { DEFAULT_USER_ROLES, parseUsers } from "./users";
+import { checkOfflineAgainstPackages, parseOffline } from "./offline";
 import { ConfigError } from "./problems";
 import { RawAddons, defaultDashboardHost, parseAddons } from "./addons";
 
@@ -49,6 +52,9 @@ export interface RawConfig {
     charts?: unknown;
     containerd?: unknown;
     addons?: unknown;
+    proxy?: unknown;
+    users?: unknown;
+    offline?: unknown;
 }
 
 /**
@@ -58,6 +64,7 @@ export interface RawConfig {
  */
 export const CONFIG_KEYS = [
     "hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts", "addons",
+    "proxy", "users", "offline",
 ] as const satisfies readonly (keyof RawConfig)[];
 const allKeysListed: Exclude<keyof RawConfig, (typeof CONFIG_KEYS)[number]> extends never ? true : never = true;
 void allKeysListed;
@@ -87,7 +94,7 @@ export interface ParseOptions {
  */
 const SECRET_SECTIONS: readonly string[] = ["ssh", "hosts", "addons"];
 
-const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd", "addons"];
+const OBJECT_SECTIONS: readonly (keyof RawConfig)[] = ["hosts", "ssh", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "containerd", "addons", "proxy", "users", "offline"];
 
 /** Decode encoded values; report secret sections that may not be secret. */
 function decodeSections(raw: RawConfig, opts: ParseOptions, secret: ReadonlySet<string>, problems: Problems): RawConfig {
@@ -141,6 +148,14 @@ export function configWarnings(spec: ClusterSpec): string[] {
                 `if the package repository does not have it, the prepare step stops and lists the versions it offers`,
         );
     }
+    for (const [i, u] of spec.users.entries()) {
+        if (!(DEFAULT_USER_ROLES as readonly string[]).includes(u.role)) {
+            warnings.push(
+                `users[${i}].role ${JSON.stringify(u.role)} is not one of Kubernetes' default user roles (${DEFAULT_USER_ROLES.join(", ")}): ` +
+                    `the binding is made, but it grants nothing until a ClusterRole of that name exists`,
+            );
+        }
+    }
     return warnings;
 }
 
@@ -184,6 +199,10 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
                 `\`pulumi config set --secret --path addons.dashboard.tls.key < dashboard.key\`, and remove the plain copy from git history if it was committed`,
         );
     }
+    const proxy = section("proxy", (v) => parseProxy(v, problems));
+    const users = section("users", (v) => parseUsers(v, problems));
+    const offline = section("offline", (v) => parseOffline(v, problems));
+    checkOfflineAgainstPackages(offline, packages as Record<string, unknown>, problems);
     // Every private key must be stored as a secret (`--secret`); a key in a
     // section that is not secret is in plain text in Pulumi.<stack>.yaml.
     if (opts.secretKeys !== undefined) {
@@ -310,6 +329,9 @@ export function parseClusterConfig(raw: RawConfig, projectName: string, opts: Pa
         containerd,
         charts,
         addons,
+        users,
+        ...(proxy ? { proxy } : {}),
+        ...(offline ? { offline } : {}),
     };
 }
 

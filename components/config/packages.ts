@@ -2,7 +2,7 @@
 import { LocalRepositorySpec, PackagesSpec } from "../model";
 import { Problems, isObject, isAbsent, child, show, describe, checkKeys } from "./problems";
 
-const PACKAGES_KEYS = ["localRepository"] as const;
+const PACKAGES_KEYS = ["localRepository", "kubernetesRepository", "containerdRepository"] as const;
 const LOCAL_REPOSITORY_KEYS = ["apt", "rpm", "keyUrl"] as const;
 const REPO_URL = /^(https?|file):\/\/[^\s'"\\]+$/;
 
@@ -14,6 +14,22 @@ export function parsePackages(raw: unknown, problems: Problems): PackagesSpec {
         return result;
     }
     checkKeys(raw, PACKAGES_KEYS, "packages", problems);
+    // Mirrors of the two upstream repositories, with the same layout (the scripts append the paths).
+    const mirrors = [
+        ["kubernetesRepository", "pkgs.k8s.io's base, e.g. \"https://mirror.example/pkgs.k8s.io/core:/stable:\" (the host appends /v1.36/deb/ or /v1.36/rpm/)"],
+        ["containerdRepository", "download.docker.com/linux's base, e.g. \"https://mirror.example/docker-ce/linux\" (the host appends /debian, /ubuntu or /centos)"],
+    ] as const;
+    for (const [key, what] of mirrors) {
+        const v = raw[key];
+        if (isAbsent(v)) continue;
+        if (typeof v !== "string" || !/^https?:\/\/[^\s'"\\]+$/.test(v.trim()) || /[?#]/.test(v)) {
+            problems.add(child("packages", key), `${show(v)} is not a repository base URL: give the http(s) URL of a mirror of ${what}`);
+        } else if (!isAbsent(raw["localRepository"])) {
+            problems.add(child("packages", key), `has no effect with packages.localRepository, which replaces both upstream repositories: remove one of them`);
+        } else {
+            result[key] = v.trim().replace(/\/+$/, "");
+        }
+    }
     const repo = raw["localRepository"];
     if (isAbsent(repo)) return result;
     const path = "packages.localRepository";

@@ -31,7 +31,7 @@ function formatProblems(problems: readonly ConfigProblem[]): string {
 }
 
 /** Order in which sections are reported, whatever order they were checked in. */
-const SECTION_ORDER = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "charts", "addons"];
+const SECTION_ORDER = ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "containerd", "preflight", "packages", "proxy", "offline", "charts", "addons", "users"];
 
 export class Problems {
     private readonly list: { path: string; message: string; seq: number }[] = [];

@@ -62,6 +62,15 @@ const PREPARE_VARS = {
     PAUSE_IMAGE: "string",
     IMAGE_REPOSITORY: "string",
     IS_CONTROL_PLANE: "bool",
+    PROXY_HTTP: "string",
+    PROXY_HTTPS: "string",
+    NO_PROXY_LIST: "string",
+    APT_PROXY_CONF: "string",
+    CONTAINERD_PROXY_DROPIN: "string",
+    SSH_USER: "string",
+    OFFLINE_REPO_DIR: "string",
+    OFFLINE_PACKAGES: "string",
+    OFFLINE_IMAGES: "array",
 } as const satisfies Record<string, VarKind>;
 
 /** The variables each script needs: exactly these, no more, no fewer. */
@@ -74,6 +83,7 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
         MIN_MEMORY_MB: "int",
         PORTS: "array",
         IGNORE: "array",
+        SOURCES: "array",
     },
     prepare: PREPARE_VARS,
     init: { NODE_NAME: "string", KUBEADM_CONFIG: "string", API_ENDPOINT: "string" },

@@ -33,6 +33,8 @@ KP_ADMIN_CONF=${KP_ADMIN_CONF:-/etc/kubernetes/admin.conf}
 KP_LOG_DIR=${KP_LOG_DIR:-/var/log/kubeadm-pulumi}
 # kubeadm-pulumi's own state on a host (step claims). (Overridable for the unit tests only.)
 KP_STATE_DIR=${KP_STATE_DIR:-/var/lib/kubeadm-pulumi}
+# The offline package repository's parent (components/offline.ts OFFLINE_REPO_DIR). (Overridable for the unit tests only.)
+KP_OFFLINE_CACHE=${KP_OFFLINE_CACHE:-/var/cache/kubeadm-pulumi}
 
 log() { printf '[%s +%ss] %s\n' "$KP_STEP" "$SECONDS" "$*" >&2; }
 warn() { log "warning: $*"; }
@@ -655,6 +657,63 @@ kp_firewall_close() {
         fi
     done
     rm -f -- "$KP_FIREWALL_RECORD"
+}
+
+# --- proxy files ------------------------------------------------------------
+# What prepare writes for the stack's `proxy` (prepare_proxy, family_proxy),
+# and their removal when the host leaves the stack (uninstall). Each is
+# recognisably ours: a fixed name, a header, or a marked line.
+KP_APT_PROXY_FILE=/etc/apt/apt.conf.d/90kubeadm-pulumi-proxy
+KP_CONTAINERD_PROXY_DROPIN=/etc/systemd/system/containerd.service.d/http-proxy.conf
+KP_PROXY_MARK='Managed by kubeadm-pulumi (proxy in the stack config)'
+KP_DNF_CONF=/etc/dnf/dnf.conf
+# The comment line above the proxy= line this step manages in dnf.conf's [main].
+KP_DNF_PROXY_MARK='# kubeadm-pulumi: proxy from the stack config (removed with it)'
+
+# kp_dnf_conf_with_proxy URL: dnf.conf (stdin) without the proxy line this step
+# manages, plus a new one right after [main] when URL is set.
+kp_dnf_conf_with_proxy() {
+    awk -v url="$1" -v mark="$KP_DNF_PROXY_MARK" '
+        skip { skip = 0; next }
+        $0 == mark { skip = 1; next }
+        { print }
+        !done && url != "" && /^[[:space:]]*\[main\][[:space:]]*$/ { print mark; print "proxy=" url; done = 1 }
+        END { if (!done && url != "") { print "[main]"; print mark; print "proxy=" url } }'
+}
+
+# kp_remove_proxy_config: remove every proxy setting prepare wrote; restart
+# containerd (if it runs) when its drop-in went.
+kp_remove_proxy_config() {
+    local current wanted
+    if [[ -f $KP_APT_PROXY_FILE ]]; then
+        rm -f -- "$KP_APT_PROXY_FILE"
+        say "removed $KP_APT_PROXY_FILE"
+    fi
+    if [[ -f $KP_DNF_CONF ]] && grep -qxF -- "$KP_DNF_PROXY_MARK" "$KP_DNF_CONF"; then
+        current=$(
+            cat -- "$KP_DNF_CONF"
+            printf x
+        )
+        current=${current%x}
+        wanted=$(
+            kp_dnf_conf_with_proxy "" <<<"${current%$'\n'}"
+            printf x
+        )
+        write_file_if_changed "$KP_DNF_CONF" "$(stat -c %a -- "$KP_DNF_CONF")" "${wanted%x}"
+        say "removed the proxy from $KP_DNF_CONF"
+    fi
+    if [[ -f $KP_CONTAINERD_PROXY_DROPIN ]] && grep -qF -- "$KP_PROXY_MARK" "$KP_CONTAINERD_PROXY_DROPIN"; then
+        rm -f -- "$KP_CONTAINERD_PROXY_DROPIN"
+        rmdir -- "${KP_CONTAINERD_PROXY_DROPIN%/*}" 2>/dev/null || true
+        say "removed $KP_CONTAINERD_PROXY_DROPIN"
+        if command -v systemctl >/dev/null 2>&1; then
+            timeout 60 systemctl daemon-reload || warn "systemctl daemon-reload failed"
+            if timeout 30 systemctl is-active --quiet containerd 2>/dev/null; then
+                timeout 120 systemctl restart containerd || warn "could not restart containerd (see journalctl -u containerd)"
+                say "restarted containerd without the proxy"
+            fi
+        fi
+    fi
 }
 
 # --- step runner and claims -------------------------------------------------

@@ -3,7 +3,9 @@
 # changed. Collects every problem, then fails once listing them all; on success
 # prints exactly one line of JSON facts on stdout.
 # Vars: NODE_NAME, IS_CONTROL_PLANE, KUBERNETES_MINOR, MIN_CPUS, MIN_MEMORY_MB, PORTS,
-# IGNORE (check ids whose problems become warnings: the stack's preflight.ignore).
+# IGNORE (check ids whose problems become warnings: the stack's preflight.ignore),
+# SOURCES (`family<TAB>label<TAB>url<TAB>via` per package repository, image
+# registry or mirror, and proxy; via is the proxy to reach it through, or "").
 
 PROBLEMS=()
 WARNINGS=()
@@ -41,6 +43,85 @@ json_string() {
         s=$out
     fi
     printf '"%s"' "$s"
+}
+
+# tcp_answers HOST PORT: a TCP connection to HOST:PORT opens within 5 s
+# (bash's /dev/tcp: nothing beyond bash and coreutils' timeout is needed).
+tcp_answers() {
+    # shellcheck disable=SC2016 # $1/$2 are the inner bash's arguments
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
+}
+
+# url_host_port URL: "HOST PORT" of an http(s) URL (default ports 80/443; IPv6 without brackets).
+url_host_port() {
+    local url=$1 rest hostport host port
+    rest=${url#*://}
+    hostport=${rest%%/*}
+    if [[ $hostport == \[* ]]; then
+        host=${hostport%%]*}
+        host=${host#[}
+        port=${hostport#*]}
+        port=${port#:}
+    elif [[ $hostport == *:* ]]; then
+        host=${hostport%%:*}
+        port=${hostport##*:}
+    else
+        host=$hostport
+        port=
+    fi
+    if [[ -z $port ]]; then
+        case $url in https://*) port=443 ;; *) port=80 ;; esac
+    fi
+    printf '%s %s' "$host" "$port"
+}
+
+# source_problem URL VIA: print why URL cannot be reached from this host
+# (directly, or through the proxy VIA), or nothing when it can. Direct: a
+# TCP connection (reachability, not content: an answer of any kind is
+# fine). Through a proxy: curl asks the proxy for the URL; an answer from
+# the other side (any HTTP status but the proxy's own 407/502/503/504)
+# counts. Returns 2 when it could not be checked (no curl).
+source_problem() {
+    local url=$1 via=$2 host port out code why
+    case $url in
+    file://*)
+        [[ -e ${url#file://} ]] || printf '%s does not exist on this host' "${url#file://}"
+        return 0
+        ;;
+    esac
+    if [[ -z $via ]]; then
+        read -r host port < <(url_host_port "$url")
+        tcp_answers "$host" "$port" || printf 'no TCP connection to %s port %s within 5 s (DNS, routing or a firewall)' "$host" "$port"
+        return 0
+    fi
+    command -v curl >/dev/null 2>&1 || return 2
+    # (%{errormsg}: curl 7.75+; Debian 12, Ubuntu 22.04 and RHEL 9 ship newer)
+    out=$(timeout 20 curl -s -k -I -o /dev/null -w '%{http_code} %{errormsg}' --connect-timeout 5 --max-time 15 -x "$via" -- "$url" 2>/dev/null) || true
+    code=${out%% *}
+    why=${out#"$code"}
+    why=${why# }
+    case $code in
+    000 | '' | *[!0-9]*) printf 'no answer through the proxy %s%s' "$via" "${why:+ ($why)}" ;;
+    407 | 502 | 503 | 504) printf 'the proxy %s answered HTTP %s' "$via" "$code" ;;
+    esac
+    return 0
+}
+
+# check_sources FAMILY: one problem per configured source this host cannot reach.
+check_sources() {
+    local family=$1 line f label url via why rc
+    for line in "${SOURCES[@]}"; do
+        IFS=$'\t' read -r f label url via <<<"$line"
+        [[ $f == any || $f == "$family" || -z $family ]] || continue
+        rc=0
+        why=$(source_problem "$url" "$via") || rc=$?
+        if ((rc == 2)); then
+            warning "cannot check that $label ($url) answers through the proxy $via: curl is missing (prepare installs it)"
+        elif [[ -n $why ]]; then
+            problem source "cannot reach $label ($url) from this host: $why" \
+                "open the way from this host to it (firewall, routing, DNS), fix the URL in the stack config, or set proxy / proxy.noProxy; preflight.ignore: [source] goes on without this check"
+        fi
+    done
 }
 
 main() {
@@ -180,6 +261,11 @@ main() {
                     "stop whatever listens on port $port (ss -ltnp 'sport = :$port' shows it), or use another host"
             fi
         done
+    fi
+
+    # --- sources: package repositories, image registries, the proxy ----------
+    if ((${#SOURCES[@]} > 0)); then
+        check_sources "$os_family"
     fi
 
     # --- things prepare will fix: warnings only -------------------------------

@@ -6,7 +6,10 @@
 # FIREWALL_PORTS (`<port>[-<port>]/<proto>` the node serves), FIREWALL_SOURCES
 # (the pod and service CIDRs),
 # REGISTRY_DIRS, REGISTRY_HOSTS_TOML, REGISTRY_CAS (one entry per
-# containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE.
+# containerd.registries item), PAUSE_IMAGE, IMAGE_REPOSITORY, IS_CONTROL_PLANE,
+# PROXY_HTTP, PROXY_HTTPS, NO_PROXY_LIST, APT_PROXY_CONF, CONTAINERD_PROXY_DROPIN
+# (all "" without a proxy), SSH_USER, OFFLINE_REPO_DIR, OFFLINE_PACKAGES
+# ("<sha256> <path under SSH_USER's home>" or ""), OFFLINE_IMAGES (the same, per image archive).
 # containerd is checked and images are looked up and pulled with `ctr` (it
 # ships with containerd.io); crictl is not relied on (kubeadm's packages no
 # longer depend on cri-tools since 1.32).
@@ -17,6 +20,11 @@ readonly KP_CERTS_D=/etc/containerd/certs.d
 readonly KP_CERTS_MARK=.managed-by-kubeadm-pulumi
 # Set by the family's package step when containerd.io was (re)installed.
 CONTAINERD_REINSTALLED=false
+# Set by prepare_proxy when that drop-in was written or removed.
+CONTAINERD_PROXY_CHANGED=false
+# Set by prepare_offline_packages when it unpacked a new repository (the
+# family's local_repository then refreshes the package index).
+OFFLINE_REPO_CHANGED=false
 
 # step_result STEP CHANGES...: one summary line on stdout.
 step_result() {
@@ -37,6 +45,9 @@ fetch() {
 }
 
 prepare_check_inputs() {
+    if [[ -n $APT_PROXY_CONF$CONTAINERD_PROXY_DROPIN$NO_PROXY_LIST && -z $PROXY_HTTP$PROXY_HTTPS ]]; then
+        die "proxy settings without a proxy URL (PROXY_HTTP and PROXY_HTTPS are empty)"
+    fi
     [[ $KUBERNETES_VERSION == "$KUBERNETES_MINOR".* ]] ||
         die "KUBERNETES_VERSION $KUBERNETES_VERSION is not a patch of KUBERNETES_MINOR $KUBERNETES_MINOR"
     # A local repository must serve this host's package format (KP_FAMILY is set by the family script).
@@ -46,6 +57,123 @@ prepare_check_inputs() {
     if [[ $KP_FAMILY == rhel && -z $LOCAL_RPM_BASEURL && -n $LOCAL_APT_SOURCE ]]; then
         die "packages.localRepository sets only apt, but this host uses dnf: add packages.localRepository.rpm to the stack config"
     fi
+}
+
+# prepare_proxy: the stack's proxy for this run's own downloads (curl, ctr,
+# the package manager: exported), for the package manager (family_proxy)
+# and for containerd (its drop-in; a change restarts containerd in
+# prepare_containerd). With no proxy configured, the files this step wrote
+# earlier are removed.
+prepare_proxy() {
+    local changes=()
+    if [[ -n $PROXY_HTTP ]]; then export http_proxy=$PROXY_HTTP HTTP_PROXY=$PROXY_HTTP; fi
+    if [[ -n $PROXY_HTTPS ]]; then export https_proxy=$PROXY_HTTPS HTTPS_PROXY=$PROXY_HTTPS; fi
+    if [[ -n $PROXY_HTTP || -n $PROXY_HTTPS ]]; then export no_proxy=$NO_PROXY_LIST NO_PROXY=$NO_PROXY_LIST; fi
+    family_proxy
+    if [[ -n $CONTAINERD_PROXY_DROPIN ]]; then
+        if [[ -f $KP_CONTAINERD_PROXY_DROPIN ]] && ! grep -qF -- "$KP_PROXY_MARK" "$KP_CONTAINERD_PROXY_DROPIN"; then
+            warn "replacing $KP_CONTAINERD_PROXY_DROPIN, which kubeadm-pulumi did not write, with the stack's proxy settings"
+        fi
+        install -d -m 0755 "${KP_CONTAINERD_PROXY_DROPIN%/*}"
+        write_file_if_changed "$KP_CONTAINERD_PROXY_DROPIN" 0644 "$CONTAINERD_PROXY_DROPIN"
+        if [[ $KP_CHANGED == true ]]; then
+            CONTAINERD_PROXY_CHANGED=true
+            changes+=("wrote $KP_CONTAINERD_PROXY_DROPIN")
+        fi
+    elif [[ -f $KP_CONTAINERD_PROXY_DROPIN ]] && grep -qF -- "$KP_PROXY_MARK" "$KP_CONTAINERD_PROXY_DROPIN"; then
+        rm -f -- "$KP_CONTAINERD_PROXY_DROPIN"
+        rmdir -- "${KP_CONTAINERD_PROXY_DROPIN%/*}" 2>/dev/null || true
+        CONTAINERD_PROXY_CHANGED=true
+        changes+=("removed $KP_CONTAINERD_PROXY_DROPIN (no proxy configured)")
+    fi
+    if [[ $CONTAINERD_PROXY_CHANGED == true ]]; then
+        timeout 60 systemctl daemon-reload || die "systemctl daemon-reload failed after changing $KP_CONTAINERD_PROXY_DROPIN"
+    fi
+    step_result proxy "${changes[@]}"
+}
+
+# offline_staged REL: the absolute path of a file the host's offline copy
+# steps put under SSH_USER's home (SFTP paths are relative to it).
+offline_staged() {
+    local home
+    home=$(getent passwd "$SSH_USER" | cut -d: -f6) || true
+    [[ -n $home ]] || die "cannot find the home directory of $SSH_USER, where the offline archives are copied"
+    printf '%s/%s' "$home" "$1"
+}
+
+# offline_check_copy SHA256 FILE: FILE is there and is the archive the stack names.
+offline_check_copy() {
+    local fix="run pulumi up --replace on this host's offline copy steps (pulumi stack --show-urns | grep -- -offline-)"
+    [[ -f $2 ]] || die "$2 is missing (the copy step put it there; prepare removes it once used): $fix"
+    [[ $(sha256_of "$2") == "$1" ]] || die "$2 is not the archive in the stack config (SHA-256 differs: an interrupted copy?): $fix"
+}
+
+# prepare_offline_packages: unpack offline.packages into OFFLINE_REPO_DIR
+# (the host's file: repository, see the family's local_repository), once per
+# archive: its hash is recorded in OFFLINE_REPO_DIR/.sha256.
+prepare_offline_packages() {
+    local sha rel file tmp
+    if [[ -z $OFFLINE_PACKAGES ]]; then
+        step_result offline-packages
+        return 0
+    fi
+    sha=${OFFLINE_PACKAGES%% *}
+    rel=${OFFLINE_PACKAGES#* }
+    file=$(offline_staged "$rel")
+    if [[ -f $OFFLINE_REPO_DIR/.sha256 && $(cat "$OFFLINE_REPO_DIR/.sha256") == "$sha" ]]; then
+        rm -f -- "$file"
+        step_result offline-packages
+        return 0
+    fi
+    offline_check_copy "$sha" "$file"
+    install -d -m 0755 "${OFFLINE_REPO_DIR%/*}"
+    tmp=$(mktemp -d "${OFFLINE_REPO_DIR%/*}/.unpack.XXXXXXXX")
+    KP_CLEANUP+=("$tmp")
+    timeout 900 tar -xf "$file" -C "$tmp" --no-same-owner --no-same-permissions >&2 || die "cannot unpack $file (is it a .tar or .tar.gz?)"
+    # readable by apt's _apt sandbox user
+    chmod -R u=rwX,go=rX "$tmp"
+    case $KP_FAMILY in
+    debian)
+        [[ -f $tmp/Packages || -f $tmp/Packages.gz || -f $tmp/Packages.xz ]] ||
+            die "offline.packages has no Packages index at its top, so apt cannot use it as a flat repository: build it with dpkg-scanpackages . > Packages, then tar -C <dir> -czf packages.tar.gz ."
+        ;;
+    rhel)
+        [[ -f $tmp/repodata/repomd.xml ]] ||
+            die "offline.packages has no repodata/repomd.xml, so dnf cannot use it: build it with createrepo_c <dir>, then tar -C <dir> -czf packages.tar.gz ."
+        ;;
+    esac
+    printf '%s\n' "$sha" >"$tmp/.sha256"
+    rm -rf -- "$OFFLINE_REPO_DIR"
+    mv -- "$tmp" "$OFFLINE_REPO_DIR"
+    rm -f -- "$file"
+    # shellcheck disable=SC2034 # read by the family's local_repository (prepare.sh sources both)
+    OFFLINE_REPO_CHANGED=true
+    step_result offline-packages "unpacked ${rel##*/} to $OFFLINE_REPO_DIR"
+}
+
+# prepare_offline_images: import each offline.images archive into
+# containerd's k8s.io namespace once (recorded under $KP_STATE_DIR/images/),
+# so prepare_images finds the images and pulls nothing.
+prepare_offline_images() {
+    local line sha rel file marker changes=()
+    for line in "${OFFLINE_IMAGES[@]}"; do
+        sha=${line%% *}
+        rel=${line#* }
+        file=$(offline_staged "$rel")
+        marker=$KP_STATE_DIR/images/$sha
+        if [[ -f $marker ]]; then
+            rm -f -- "$file"
+            continue
+        fi
+        offline_check_copy "$sha" "$file"
+        log "importing ${rel##*/} into containerd"
+        timeout 1800 ctr -n k8s.io images import "$file" >&2 || die "ctr -n k8s.io images import ${rel##*/} failed (is it an OCI or docker image archive?)"
+        (umask 077 && mkdir -p -- "$KP_STATE_DIR/images") || die "cannot create $KP_STATE_DIR/images"
+        printf '%s\n' "${rel##*/}" >"$marker"
+        rm -f -- "$file"
+        changes+=("imported ${rel##*/}")
+    done
+    step_result offline-images "${changes[@]}"
 }
 
 prepare_swap() {
@@ -138,7 +266,7 @@ prepare_containerd() {
     if ! timeout 20 systemctl is-active --quiet containerd; then
         timeout 120 systemctl start containerd || die "containerd does not start; see journalctl -u containerd"
         changes+=("started containerd")
-    elif [[ $config_changed == true || $CONTAINERD_REINSTALLED == true ]]; then
+    elif [[ $config_changed == true || $CONTAINERD_REINSTALLED == true || $CONTAINERD_PROXY_CHANGED == true ]]; then
         timeout 120 systemctl restart containerd || die "containerd does not restart; see journalctl -u containerd"
         changes+=("restarted containerd")
     fi
@@ -312,13 +440,15 @@ prepare_network_manager() {
     step_result networkmanager "wrote $KP_NM_CONF (CNI interfaces unmanaged)"
 }
 
-# prepare_main: the whole prepare run; the family body defines
-# family_prerequisites, family_repositories and family_packages.
+# prepare_main: the whole prepare run; the family body defines family_proxy,
+# family_prerequisites, family_security, family_repositories and family_packages.
 prepare_main() {
     prepare_check_inputs
     log "preparing this $([[ $IS_CONTROL_PLANE == true ]] && echo control plane || echo worker) for Kubernetes $KUBERNETES_VERSION with containerd $CONTAINERD_VERSION"
     private_tmpdir
     wait_for_package_locks 600
+    prepare_proxy
+    prepare_offline_packages
     prepare_swap
     prepare_modules
     prepare_sysctls
@@ -331,6 +461,7 @@ prepare_main() {
     prepare_crictl
     prepare_registries
     prepare_containerd
+    prepare_offline_images
     prepare_kubelet
     prepare_images
     log "host prepared"

@@ -95,6 +95,18 @@ family_security() {
     step_result apparmor
 }
 
+# family_proxy: apt's proxy configuration (APT_PROXY_CONF), or none.
+# (adds to prepare_proxy's `changes`)
+family_proxy() {
+    if [[ -n $APT_PROXY_CONF ]]; then
+        write_file_if_changed "$KP_APT_PROXY_FILE" 0644 "$APT_PROXY_CONF"
+        [[ $KP_CHANGED == false ]] || changes+=("wrote $KP_APT_PROXY_FILE")
+    elif [[ -e $KP_APT_PROXY_FILE ]]; then
+        rm -f -- "$KP_APT_PROXY_FILE"
+        changes+=("removed $KP_APT_PROXY_FILE (no proxy configured)")
+    fi
+}
+
 readonly LOCAL_LIST=/etc/apt/sources.list.d/kubeadm-pulumi-local.list
 readonly LOCAL_KEYRING=/etc/apt/keyrings/kubeadm-pulumi-local.gpg
 
@@ -121,7 +133,7 @@ local_repository() {
             changes+=("removed $f (packages.localRepository replaces it)")
         fi
     done
-    if ((${#changes[@]} > 0)); then
+    if ((${#changes[@]} > 0)) || [[ $OFFLINE_REPO_CHANGED == true ]]; then
         apt_update
     fi
     step_result repositories "${changes[@]}"

@@ -19,6 +19,35 @@ dnf_run() {
     DNF_REFRESH=()
 }
 
+# family_proxy: dnf has one proxy= for every repository and no no-proxy
+# list: the HTTPS proxy (most repositories are https), else the HTTP one.
+# (adds to prepare_proxy's `changes`)
+family_proxy() {
+    local url=${PROXY_HTTPS:-$PROXY_HTTP} current wanted mode=0644
+    current=$(
+        cat -- "$KP_DNF_CONF" 2>/dev/null || true
+        printf x
+    )
+    current=${current%x}
+    wanted=$(
+        kp_dnf_conf_with_proxy "$url" <<<"${current%$'\n'}"
+        printf x
+    )
+    wanted=${wanted%x}
+    [[ -n $current ]] || wanted=${wanted#$'\n'}
+    [[ ! -f $KP_DNF_CONF ]] || mode=$(stat -c %a -- "$KP_DNF_CONF")
+    [[ $wanted != "$current" ]] || return 0
+    write_file_if_changed "$KP_DNF_CONF" "$mode" "$wanted"
+    if [[ -n $url ]]; then
+        changes+=("set proxy=$url in $KP_DNF_CONF")
+        if grep -E '^[[:space:]]*proxy[[:space:]]*=' <<<"$wanted" | grep -vqxF "proxy=$url"; then
+            warn "$KP_DNF_CONF has another proxy= setting besides the stack's; dnf uses the last one in [main]"
+        fi
+    else
+        changes+=("removed the proxy from $KP_DNF_CONF (no proxy configured)")
+    fi
+}
+
 # rpm_installed PKG: print VERSION-RELEASE of the installed PKG, or nothing.
 rpm_installed() {
     # `rpm -q` prints "package X is not installed" on stdout, so ask first.
@@ -77,7 +106,7 @@ local_repository() {
         rm -f -- "$DOCKER_REPO"
         changes+=("removed $DOCKER_REPO (packages.localRepository replaces it)")
     fi
-    if ((${#changes[@]} > 0)); then
+    if ((${#changes[@]} > 0)) || [[ $OFFLINE_REPO_CHANGED == true ]]; then
         DNF_REFRESH=(--refresh)
     fi
     step_result repositories "${changes[@]}"

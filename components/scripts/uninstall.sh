@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # uninstall: the scripts step's delete, the last step undone on a host that
 # leaves the stack: remove the step scripts (every version) and
-# kubeadm-pulumi's own state and logs. Packages and their configuration stay
+# kubeadm-pulumi's own state and logs, the unpacked offline package
+# repository (/var/cache/kubeadm-pulumi), and the proxy settings prepare wrote
+# (apt, dnf, containerd's drop-in). Packages and their configuration stay
 # (see the README's Teardown).
 # Vars: NODE_NAME.
 
@@ -9,7 +11,8 @@ main() {
     local p
     # (a host prepared but never joined has no reset: its ports close here)
     kp_firewall_close
-    for p in "${KP_LIB%/*}" "$KP_STATE_DIR" "$KP_LOG_DIR"; do
+    kp_remove_proxy_config
+    for p in "${KP_LIB%/*}" "$KP_STATE_DIR" "$KP_LOG_DIR" "$KP_OFFLINE_CACHE"; do
         if [[ -e $p ]]; then
             rm -rf -- "$p"
             say "removed $p"
