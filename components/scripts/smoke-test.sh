@@ -153,10 +153,14 @@ EOF
 }
 
 smoke_metrics() {
-    local deadline=$((SECONDS + 180)) out='' count=0 want=${#NODES[@]}
+    local deadline=$((SECONDS + 180)) out='' count=0 want=${#NODES[@]} node
     while :; do
-        if out=$(kubectl_admin get --raw /apis/metrics.k8s.io/v1beta1/nodes 2>&1); then
-            count=$(printf '%s' "$out" | grep -o '"kind":"NodeMetrics"' | wc -l)
+        # (NodeMetricsList items carry no kind: count the listed node names)
+        if out=$(kubectl_admin get nodes.metrics.k8s.io -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' 2>&1); then
+            count=0
+            for node in "${NODES[@]}"; do
+                if grep -qxF -- "$node" <<<"$out"; then count=$((count + 1)); fi
+            done
             ((count < want)) || break
         fi
         if ((SECONDS >= deadline)); then
