@@ -98,6 +98,7 @@ EOF
 }
 
 # The checks the Job runs, in busybox sh (the agnhost image is alpine-based).
+# (`timeout N wget`, not wget's own -T: busybox 1.35's wget crashes with -T.)
 smoke_job_script() {
     cat <<'EOF'
 failed=0
@@ -106,14 +107,14 @@ bad() { echo "FAILED: $*"; failed=$((failed + 1)); }
 if nslookup "kubernetes.default.svc.$DNS_DOMAIN" >/tmp/dns 2>&1; then ok "cluster DNS resolves kubernetes.default.svc.$DNS_DOMAIN"; else bad "cluster DNS: nslookup kubernetes.default.svc.$DNS_DOMAIN: $(tail -n 2 /tmp/dns | tr '\n' ' ')"; fi
 for p in $PODS; do
   node=${p%%=*}; ip=${p#*=}
-  if out=$(wget -q -T 5 -O- "http://$ip:8080/hostname" 2>&1); then ok "pod to pod: reached the pod on $node ($ip)"; else bad "pod to pod: the pod on $node ($ip) did not answer: $out"; fi
+  if out=$(timeout 5 wget -q -O- "http://$ip:8080/hostname" 2>&1); then ok "pod to pod: reached the pod on $node ($ip)"; else bad "pod to pod: the pod on $node ($ip) did not answer: $out"; fi
 done
 svc="echo.$NAMESPACE.svc.$DNS_DOMAIN"
-if out=$(wget -q -T 5 -O- "http://$svc/hostname" 2>&1); then ok "service: $svc answered (pod $out)"; else bad "service: $svc: $out"; fi
+if out=$(timeout 5 wget -q -O- "http://$svc/hostname" 2>&1); then ok "service: $svc answered (pod $out)"; else bad "service: $svc: $out"; fi
 for t in $INGRESS; do
-  if out=$(wget -q -T 5 -O- --header "Host: $NAMESPACE.smoke.test" "http://$t/hostname" 2>&1); then ok "ingress: the route on $t answered (pod $out)"; else bad "ingress: the route on $t: $out"; fi
+  if out=$(timeout 5 wget -q -O- --header "Host: $NAMESPACE.smoke.test" "http://$t/hostname" 2>&1); then ok "ingress: the route on $t answered (pod $out)"; else bad "ingress: the route on $t: $out"; fi
   if [ -n "$DASHBOARD" ]; then
-    if out=$(wget -q -T 10 -O /dev/null --header "Host: $DASHBOARD" "http://$t/" 2>&1); then ok "dashboard: $DASHBOARD answers through $t"; else bad "dashboard: $DASHBOARD through $t: $out"; fi
+    if out=$(timeout 10 wget -q -O /dev/null --header "Host: $DASHBOARD" "http://$t/" 2>&1); then ok "dashboard: $DASHBOARD answers through $t"; else bad "dashboard: $DASHBOARD through $t: $out"; fi
   fi
 done
 exit "$failed"
