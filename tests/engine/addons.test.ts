@@ -244,14 +244,22 @@ engine.describe("the real kube-apiserver v1.36.4 judges what the program builds 
             }
         });
 
-        test("changing the access level in place is refused (roleRef is immutable): the binding has to be replaced", async () => {
+        test("changing the access level: roleRef cannot change in place, so the binding's name carries the level and the new one is created beside the old (a create-before-delete replacement)", async () => {
             const view = (await objectsOf(VARIANTS[0][0])).filter((o) => o.kind === "ClusterRoleBinding");
             const clusterAdmin = (await objectsOf(VARIANTS[3][0])).filter((o) => o.kind === "ClusterRoleBinding");
+            expect(view[0].metadata.name).toBe("kubeadm-pulumi:dashboard-login:view");
+            expect(clusterAdmin[0].metadata.name).toBe("kubeadm-pulumi:dashboard-login:cluster-admin");
             cp.kubectl(["delete", "clusterrolebinding", "kubeadm-pulumi:dashboard-login:view", "kubeadm-pulumi:dashboard-login:cluster-admin", "--ignore-not-found"]);
             expect(apply(view).status).toBe(0);
-            const r = apply(clusterAdmin);
+            // the replacement is created while the old one still exists
+            expect(apply(clusterAdmin).status).toBe(0);
+            // what a same-named binding would have met: the API server refuses a changed roleRef
+            const sameName = structuredClone(clusterAdmin[0]);
+            sameName.metadata.name = view[0].metadata.name;
+            const r = apply([sameName]);
             expect(r.status).not.toBe(0);
             expect(r.stderr).toMatch(/cannot change roleRef/);
+            cp.kubectl(["delete", "clusterrolebinding", "kubeadm-pulumi:dashboard-login:view", "kubeadm-pulumi:dashboard-login:cluster-admin", "--ignore-not-found"]);
         });
 
         test("the check can fail: broken copies are refused by the API server", async () => {
