@@ -190,7 +190,11 @@ gobuild metrics-server 0 "" "" "sigs.k8s.io/metrics-server/cmd/metrics-server@v$
 wrapbuild agnhost 0 "" k8s.io/kubernetes/test/images/agnhost
 # busybox (the agnhost image's wget, nslookup): Debian's static build, as packaged.
 bb_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/ { print $2 }')
-[[ -n $bb_version && $bb_version != "(none)" ]] || die "busybox-static is not in apt's lists (apt-get update?)"
+if [[ -z $bb_version || $bb_version == "(none)" ]]; then # (a clean machine: apt's lists not fetched yet)
+    apt-get update -qq >"$LOGS/apt-update.log" 2>&1 || true
+    bb_version=$(apt-cache policy busybox-static 2>/dev/null | awk '/Candidate:/ { print $2 }')
+fi
+[[ -n $bb_version && $bb_version != "(none)" ]] || die "busybox-static is not in apt's lists (see $LOGS/apt-update.log)"
 if fresh busybox "busybox-static $bb_version" && [[ -x $BIN/busybox/busybox ]]; then
     SUMMARY+=("busybox            cached  busybox-static $bb_version")
 else
