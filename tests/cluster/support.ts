@@ -6,9 +6,9 @@
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+export { serveDirectory } from "../hosts/serve";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 export const BUILD_SCRIPT = path.join(__dirname, "build.sh");
@@ -47,20 +47,6 @@ export function build(): Built {
     };
 }
 
-/** Serve a directory over HTTP on `address` (a free port). */
-export function serveDirectory(dir: string, address: string): Promise<{ server: http.Server; port: number }> {
-    const server = http.createServer((req, res) => {
-        const rel = decodeURIComponent((req.url ?? "/").split("?")[0]).replace(/^\/+/, "");
-        const file = path.join(dir, rel);
-        if (!file.startsWith(dir) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-            res.writeHead(404).end();
-            return;
-        }
-        res.writeHead(200, { "content-length": fs.statSync(file).size });
-        fs.createReadStream(file).pipe(res);
-    });
-    return new Promise((resolve) => server.listen(0, address, () => resolve({ server, port: (server.address() as { port: number }).port })));
-}
 
 /** A CA for this run and a server certificate for `ip`, made with openssl. */
 export function makeRegistryPki(ip: string): { dir: string; caCert: string; cert: string; key: string } {

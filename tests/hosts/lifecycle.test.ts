@@ -19,7 +19,6 @@
  * passes here is the scripts' behaviour on a host, not a working cluster.
  */
 import { execFileSync } from "child_process";
-import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { RawConfig } from "../../components/config";
@@ -27,25 +26,12 @@ import { CommandCall, EngineState, Run, SECRET_MARKERS, destroy, providerError, 
 import { tier } from "../tier";
 import { residueOf as hostResidue } from "./residue";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
+import { serveDirectory } from "./serve";
 
 const sandbox = tier("sandbox", "tests/hosts/lifecycle.test.ts", sandboxAvailable());
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 
-/** Serve a directory over HTTP on `address` (the stand-in apt repository). */
-function serveDirectory(dir: string, address: string): Promise<{ server: http.Server; port: number }> {
-    const server = http.createServer((req, res) => {
-        const rel = decodeURIComponent((req.url ?? "/").split("?")[0]).replace(/^\/+/, "");
-        const file = path.join(dir, rel);
-        if (!file.startsWith(dir) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-            res.writeHead(404).end();
-            return;
-        }
-        res.writeHead(200, { "content-length": fs.statSync(file).size });
-        fs.createReadStream(file).pipe(res);
-    });
-    return new Promise((resolve) => server.listen(0, address, () => resolve({ server, port: (server.address() as { port: number }).port })));
-}
 
 interface Execution {
     name: string;

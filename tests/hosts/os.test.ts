@@ -23,24 +23,11 @@ import { CommandCall, EngineState, Run, destroy, providerError, rawConfig, revea
 import { tier } from "../tier";
 import { residueOf } from "./residue";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
+import { serveDirectory } from "./serve";
 
 const sandbox = tier("sandbox", "tests/hosts/os.test.ts", sandboxAvailable());
 const REPO_ROOT = path.resolve(__dirname, "../..");
 
-/** Serve a directory over HTTP on `address` (the stand-in apt repository). */
-function serveDirectory(dir: string, address: string): Promise<{ server: http.Server; port: number }> {
-    const server = http.createServer((req, res) => {
-        const rel = decodeURIComponent((req.url ?? "/").split("?")[0]).replace(/^\/+/, "");
-        const file = path.join(dir, rel);
-        if (!file.startsWith(dir) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-            res.writeHead(404).end();
-            return;
-        }
-        res.writeHead(200, { "content-length": fs.statSync(file).size });
-        fs.createReadStream(file).pipe(res);
-    });
-    return new Promise((resolve) => server.listen(0, address, () => resolve({ server, port: (server.address() as { port: number }).port })));
-}
 
 interface Execution { name: string; field: string; host: string; code: number; stdout: string; stderr: string }
 

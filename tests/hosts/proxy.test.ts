@@ -13,7 +13,6 @@
  * containerd without it; preflight names the proxy when it does not answer.
  */
 import { execFileSync } from "child_process";
-import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
@@ -21,24 +20,11 @@ import { RawConfig } from "../../components/config";
 import { CommandCall, EngineState, providerError, rawConfig, runProgram } from "../harness";
 import { tier } from "../tier";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
+import { serveDirectory } from "./serve";
 
 const sandbox = tier("sandbox", "tests/hosts/proxy.test.ts", sandboxAvailable());
 const REPO_ROOT = path.resolve(__dirname, "../..");
 
-/** Serve a directory over HTTP on `address` (the stand-in apt repository). */
-function serveDirectory(dir: string, address: string): Promise<{ server: http.Server; port: number }> {
-    const server = http.createServer((req, res) => {
-        const rel = decodeURIComponent((req.url ?? "/").split("?")[0]).replace(/^\/+/, "");
-        const file = path.join(dir, rel);
-        if (!file.startsWith(dir) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-            res.writeHead(404).end();
-            return;
-        }
-        res.writeHead(200, { "content-length": fs.statSync(file).size });
-        fs.createReadStream(file).pipe(res);
-    });
-    return new Promise((resolve) => server.listen(0, address, () => resolve({ server, port: (server.address() as { port: number }).port })));
-}
 
 /** A plain HTTP forward proxy (absolute-URI requests) that records every URL it fetched. */
 function forwardProxy(address: string): Promise<{ server: http.Server; port: number; seen: string[] }> {
