@@ -240,8 +240,22 @@ function throughBastion(host: HostSpec, auth: BastionAuth, timeoutMs: number): P
             if (b.hostKey) return fail(`${at}: ${pinFailure("the bastion", b.hostKey, seen, e, "bastion.hostKey")}`);
             fail(`${at}: ${e.message}`);
         });
+        // sshd can end the connection without an error the client sees: its PAM
+        // account stage refusing the user (pam_nologin while the bastion boots, an
+        // expired account, pam_access), or MaxStartups dropping us.
+        client.on("close", () =>
+            fail(`${at}: the bastion closed the connection before a session was ready (its sshd refused ${b.user}: see its auth log, e.g. /run/nologin, an expired account, AllowUsers)`),
+        );
         client.on("ready", () => {
+            // The bastion answers the channel only once its own TCP connect is done,
+            // which for a host that drops packets is the kernel's timeout (minutes).
+            const forwarding = setTimeout(
+                () => fail(`the bastion (${at}) signed us in but got no connection to ${hostPort(host.address, host.port)} within ${timeoutMs / 1000} s (host down, wrong address as the bastion sees it, or a firewall dropping port ${host.port})`),
+                timeoutMs,
+            );
             client.forwardOut("127.0.0.1", 0, host.address, host.port, (err, stream) => {
+                clearTimeout(forwarding);
+                if (settled) return stream?.destroy();
                 if (err) {
                     const m = err.message;
                     const why = /prohibited/i.test(m)

@@ -287,12 +287,14 @@ describe("what a change of an SSH setting re-runs", () => {
 // ---------------------------------------------------------------------------
 
 /** A real SSH server (ssh2's) on 127.0.0.1 with its own host key; `forward` lets signed-in users open TCP connections (a bastion). */
-async function sshServer(opts: { authorized?: string; forward?: boolean }): Promise<{ port: number; hostKey: string; close(): void }> {
+async function sshServer(opts: { authorized?: string; forward?: boolean | "never-answers"; endAtSignIn?: boolean }): Promise<{ port: number; hostKey: string; close(): void }> {
     const host = utils.generateKeyPairSync("ed25519");
     const allowed = opts.authorized ? utils.parseKey(opts.authorized) : undefined;
     const server = new Server({ hostKeys: [host.private] }, (client) => {
         client.on("error", () => undefined);
         client.on("authentication", (ctx) => {
+            // (what sshd does when its PAM account stage refuses the user: drop the connection, no failure message)
+            if (opts.endAtSignIn) return client.end();
             if (!allowed || allowed instanceof Error || ctx.method !== "publickey") return ctx.reject(["publickey"]);
             if (!ctx.key.data.equals(allowed.getPublicSSH())) return ctx.reject(["publickey"]);
             if (!ctx.signature || !ctx.blob) return ctx.accept();
@@ -301,6 +303,8 @@ async function sshServer(opts: { authorized?: string; forward?: boolean }): Prom
         client.on("ready", () => {
             client.on("tcpip", (accept, reject, info) => {
                 if (!opts.forward) return reject();
+                // (a bastion whose own connect to the host hangs: a host that drops packets)
+                if (opts.forward === "never-answers") return;
                 const sock = net.connect(info.destPort, info.destIP);
                 sock.on("error", () => undefined);
                 sock.once("connect", () => {
@@ -331,12 +335,16 @@ describe("reachability check: through a real bastion, pinned host keys (ssh2 ser
     let bastion: Awaited<ReturnType<typeof sshServer>>;
     let target: Awaited<ReturnType<typeof sshServer>>;
     let noForward: Awaited<ReturnType<typeof sshServer>>;
+    let refusing: Awaited<ReturnType<typeof sshServer>>;
+    let stalling: Awaited<ReturnType<typeof sshServer>>;
     beforeAll(async () => {
         bastion = await sshServer({ authorized: user.public, forward: true });
         noForward = await sshServer({ authorized: user.public, forward: false });
+        refusing = await sshServer({ authorized: user.public, forward: true, endAtSignIn: true });
+        stalling = await sshServer({ authorized: user.public, forward: "never-answers" });
         target = await sshServer({});
     });
-    afterAll(() => [bastion, target, noForward].forEach((s) => s?.close()));
+    afterAll(() => [bastion, target, noForward, refusing, stalling].forEach((s) => s?.close()));
 
     const hostSpec = (over: Partial<HostSpec> = {}): HostSpec => ({
         name: "node-1", address: "127.0.0.1", port: target.port, user: "root", roles: ["worker"], labels: {}, taints: [], ...over,
@@ -365,6 +373,20 @@ describe("reachability check: through a real bastion, pinned host keys (ssh2 ser
     test("the bastion does not forward: said so, with the fix", async () => {
         const r = await probeHost(hostSpec({ bastion: via(noForward) }), { privateKey: user.private }, 5000);
         expect(r).toMatch(/^the bastion \(bastion jump@127\.0\.0\.1:\d+\) signed us in but could not connect to 127\.0\.0\.1:\d+: /);
+    });
+
+    test("the bastion drops the connection while signing in (sshd's PAM refusing the account): named at once, no hang", async () => {
+        const started = Date.now();
+        const r = await probeHost(hostSpec({ bastion: via(refusing) }), { privateKey: user.private }, 5000);
+        expect(r).toMatch(/^bastion jump@127\.0\.0\.1:\d+: the bastion closed the connection before a session was ready \(its sshd refused jump: /);
+        expect(Date.now() - started).toBeLessThan(4000);
+    });
+
+    test("the bastion never gets a connection to the host (a host that drops packets): the check gives up after its timeout, naming the host hop", async () => {
+        const started = Date.now();
+        const r = await probeHost(hostSpec({ bastion: via(stalling) }), { privateKey: user.private }, 2000);
+        expect(r).toMatch(/^the bastion \(bastion jump@127\.0\.0\.1:\d+\) signed us in but got no connection to 127\.0\.0\.1:\d+ within 2 s \(host down/);
+        expect(Date.now() - started).toBeLessThan(5000);
     });
 
     test("the host behind the bastion is down: the host hop is named", async () => {

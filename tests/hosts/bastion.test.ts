@@ -45,7 +45,9 @@ function hop(c: { host: string; port: number; user: string; privateKey?: string;
 
 const ready = (client: Client, config: ConnectConfig) =>
     new Promise<Client>((resolve, reject) => {
-        client.once("ready", () => resolve(client)).once("error", reject);
+        // (a server that closes before signing us in, e.g. PAM refusing the account, emits no error: only close)
+        client.once("ready", () => resolve(client)).once("error", reject)
+            .once("close", () => reject(new Error(`${config.username}@${config.host ?? "(through the bastion)"}: the connection closed before the session was ready`)));
         client.connect(config);
     });
 

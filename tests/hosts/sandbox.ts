@@ -744,6 +744,7 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
             hosts.map(async (h) => {
                 const child = children.get(h.name)!;
                 let last = "";
+                let restarts = 0;
                 for (;;) {
                     if (child.exitCode !== null || child.signalCode !== null)
                         throw new Error(`host ${h.name}: systemd-nspawn exited (${child.exitCode ?? child.signalCode}); log ${h.logPath}:\n${tail(h)}`);
@@ -753,7 +754,25 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
                     const r = await ssh(h, "root", "systemctl is-system-running", undefined, Math.min(left, 10000));
                     const s = r.stdout.trim();
                     last = s || r.stderr.trim();
-                    if (s === "running" || s === "degraded") {
+                    if (s === "running") {
+                        h.systemState = s;
+                        return;
+                    }
+                    if (s === "degraded") {
+                        // A unit failed at boot. Seen here: systemd-user-sessions "Failed at
+                        // step CGROUP" (the shared machine's cgroup v1 hierarchy not there
+                        // yet under load), which leaves /run/nologin, so every login but
+                        // root's is refused by pam_nologin. That race is transient: restart
+                        // the failed units (a few tries); what still fails is reported.
+                        const failed = (await ssh(h, "root", "systemctl list-units --failed --plain --no-legend | awk '{ print $1 }'", undefined, 10000)).stdout.trim().split("\n").filter(Boolean);
+                        if (restarts < 3 && failed.length > 0) {
+                            restarts++;
+                            console.warn(`[sandbox] ${h.name}: failed at boot: ${failed.join(", ")}; restarting (try ${restarts})`);
+                            await ssh(h, "root", `systemctl reset-failed; systemctl restart ${failed.join(" ")}`, undefined, 20000);
+                            continue;
+                        }
+                        const nologin = (await ssh(h, "root", "test -e /run/nologin && echo yes || true", undefined, 10000)).stdout.trim();
+                        if (nologin === "yes") throw new Error(`host ${h.name}: only root may log in (/run/nologin is there; failed units: ${failed.join(", ") || "none"}); log ${h.logPath}:\n${tail(h)}`);
                         h.systemState = s;
                         return;
                     }
