@@ -968,3 +968,32 @@ describe("preflight on this machine", () => {
         });
     });
 });
+
+describe("smoke-test.sh: why its pods are not running", () => {
+    // smoke_why on its own, with kubectl answering as a cluster whose worker is under disk pressure
+    // (the kubelet then rejects every pod, yet the node stays Ready: seen on a CI machine's full disk).
+    const text = fs.readFileSync(path.join(SCRIPTS_DIR, "smoke-test.sh"), "utf8");
+    const fn = text.match(/^smoke_why\(\) \{\n[\s\S]*?\n\}\n/m)?.[0] ?? "";
+    const why = (nodes: string) => run("bash", ["-c", [
+        "set -euo pipefail", "SMOKE_NS=ns",
+        "kubectl_admin() { case \"$*\" in",
+        "  *'get pods'*) printf 'echo-a on w-1: Failed Evicted The node had condition: [DiskPressure]. \\necho-b on w-2: Pending   ContainerCreating \\n' ;;",
+        "  *'get events'*) printf 'echo-a: Evicted: The node had condition: [DiskPressure].\\n' ;;",
+        `  *'get nodes'*) printf '${nodes}' ;;`,
+        "esac; }", fn, "smoke_why app=echo",
+    ].join("\n")]);
+
+    test("names each pod's state and reason, the warning events, and every node condition that is wrong (pressure while Ready, NotReady)", () => {
+        expect(fn).not.toBe("");
+        const r = why("MemoryPressure=False DiskPressure=True PIDPressure=False Ready=True @w-1\\nDiskPressure=False Ready=True @w-2\\nReady=False @cp-1\\n");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe(
+            "pods: echo-a on w-1: Failed Evicted The node had condition: [DiskPressure]. ;echo-b on w-2: Pending ContainerCreating ; " +
+                "events: echo-a: Evicted: The node had condition: [DiskPressure].; nodes: w-1: DiskPressure=True; cp-1: Ready=False; ",
+        );
+    });
+
+    test("healthy nodes are said to be healthy", () => {
+        expect(why("MemoryPressure=False DiskPressure=False Ready=True @w-1\\n").stdout).toMatch(/ nodes: all Ready, no pressure$/);
+    });
+});

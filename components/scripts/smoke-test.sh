@@ -31,6 +31,20 @@ smoke_cleanup() {
         warn "could not delete namespace $SMOKE_NS; delete it by hand"
 }
 
+# Why pods are not running, in one line: each pod's phase, reason and
+# waiting container state, the namespace's warning events (image pulls,
+# scheduling, kubelet admission), and every node condition that is not as it
+# should be (NotReady, DiskPressure, MemoryPressure, PIDPressure, ...): a
+# kubelet that rejects pods under disk pressure looks Ready otherwise.
+smoke_why() {
+    local selector=${1:-} pods events conditions
+    pods=$(kubectl_admin -n "$SMOKE_NS" get pods ${selector:+-l "$selector"} -o jsonpath='{range .items[*]}{.metadata.name} on {.spec.nodeName}: {.status.phase} {.status.reason} {.status.message}{range .status.containerStatuses[*]} {.state.waiting.reason} {.state.waiting.message}{end}{"\n"}{end}' 2>&1 | sort -u | tail -n 8 | tr -s ' \n' ' ;' || true)
+    events=$(kubectl_admin -n "$SMOKE_NS" get events --field-selector type=Warning -o jsonpath='{range .items[*]}{.involvedObject.name}: {.reason}: {.message}{"\n"}{end}' 2>&1 | sort -u | tail -n 6 | tr -s ' \n' ' ;' || true)
+    conditions=$(kubectl_admin get nodes -o jsonpath='{range .items[*]}{range .status.conditions[*]}{.type}={.status} {end}@{.metadata.name}{"\n"}{end}' 2>&1 |
+        awk '{ node = $NF; sub(/^@/, "", node); for (i = 1; i < NF; i++) { split($i, c, "="); if ((c[1] == "Ready") != (c[2] == "True")) bad = bad node ": " c[1] "=" c[2] "; " } } END { printf "%s", bad }' || true)
+    printf 'pods: %s events: %s nodes: %s' "${pods:-none}" "${events:-none}" "${conditions:-all Ready, no pressure}"
+}
+
 # The workload: one netexec pod per node, a Service, and an Ingress route when there is an ingress.
 smoke_manifest() {
     cat <<EOF
@@ -188,7 +202,7 @@ main() {
     fi
     log "waiting (at most ${SMOKE_TIMEOUT}s) for a smoke-test pod on each of ${#NODES[@]} nodes"
     if ! timeout $((SMOKE_TIMEOUT + 30)) kubectl --kubeconfig "$KP_ADMIN_CONF" -n "$SMOKE_NS" rollout status daemonset/echo --timeout="${SMOKE_TIMEOUT}s" >&2; then
-        smoke_fail "pods: the smoke-test DaemonSet did not become ready within ${SMOKE_TIMEOUT}s: $(kubectl_admin -n "$SMOKE_NS" get pods -o wide 2>&1 | tr '\n' ';')"
+        smoke_fail "pods: the smoke-test DaemonSet did not become ready within ${SMOKE_TIMEOUT}s: $(smoke_why app=echo)"
     fi
     for node in "${NODES[@]}"; do
         line=$(kubectl_admin -n "$SMOKE_NS" get pods -l app=echo --field-selector "spec.nodeName=$node,status.phase=Running" \
@@ -220,7 +234,7 @@ main() {
                 esac
             done <<<"$logs"
             if [[ $state != 1/* && $state != */1 ]]; then
-                smoke_fail "the checking Job did not finish within 240s: $(kubectl_admin -n "$SMOKE_NS" get pods -l job-name=check -o wide 2>&1 | tr '\n' ';')"
+                smoke_fail "the checking Job did not finish within 240s: $(smoke_why job-name=check)"
             elif [[ $state == */1 ]] && ! grep -q '^FAILED: ' <<<"$logs"; then
                 smoke_fail "the checking Job failed: ${logs:0:400}"
             fi
