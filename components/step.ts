@@ -82,11 +82,14 @@ export function sshEndpoint(user: string, address: string, port: number): string
 
 /** The comment lines at the top of a step's create/update text: what runs where, and what deleting it does. */
 export function stepComments(name: string, call: ScriptCall, target: StepTarget, onDelete?: ScriptCall): string[] {
+    // The node whose leaving deletes the step: the one its undo is for (a worker's
+    // token and node steps run on the first control plane, but belong to the worker).
+    const owner = typeof onDelete?.vars.NODE_NAME === "string" ? onDelete.vars.NODE_NAME : target.node;
     return [
         `kubeadm-pulumi step ${name}: ${call.script} on ${target.node} (${where(target)})`,
         call.what,
         onDelete
-            ? `deleting this step (${target.node} leaves the stack, or pulumi destroy): ${onDelete.script}: ${onDelete.what}`
+            ? `deleting this step (${owner} leaves the stack, or pulumi destroy): ${onDelete.script}: ${onDelete.what}`
             : `deleting this step changes nothing on ${target.node}`,
     ];
 }

@@ -436,6 +436,19 @@ describe("step commands", () => {
         for (const text of Object.values(commands)) for (const line of text.split("\n").slice(0, 3)) expect(line.length).toBeLessThanOrEqual(150);
     });
 
+    it("a step that runs on the first control plane for a worker (its token, its node step) says that the worker's leaving deletes it", () => {
+        const cp = { node: "cp-1", user: "ubuntu", address: "192.0.2.10", port: 22 };
+        const token = stepCommands("worker-1-token", {
+            target: cp, script: "token", vars: { NODE_NAME: "worker-1", TOKEN_TTL_SECONDS: 3600 }, what: "a bootstrap token for worker-1",
+            onDelete: { script: "forget-node", vars: { NODE_NAME: "worker-1" }, what: "delete node worker-1 and its bootstrap tokens" },
+        });
+        expect(token.create.split("\n").slice(0, 3)).toEqual([
+            "# kubeadm-pulumi step worker-1-token: token on cp-1 (ubuntu@192.0.2.10:22)",
+            "# a bootstrap token for worker-1",
+            "# deleting this step (worker-1 leaves the stack, or pulumi destroy): forget-node: delete node worker-1 and its bootstrap tokens",
+        ]);
+    });
+
     it("carry the claim protocol: create claims, update keeps, delete releases", () => {
         expect(commands.create).toContain("readonly KP_ACTION='create'\nreadonly KP_CLAIM='worker-1-join'\n");
         expect(commands.update).toContain("readonly KP_ACTION='update'\nreadonly KP_CLAIM='worker-1-join'\n");
