@@ -390,7 +390,13 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
                 "  containers:", "  - name: client", `    image: ${img.k8s}/kube-proxy:v${v.K8S_VERSION}`, "    command: [sleep, infinity]"].join("\n"),
         ].join("\n---\n") + "\n";
         await kubectl(["apply", "-f", "-"], manifest);
-        await timings.time("test pods Ready", () => kubectl(["wait", "--for=condition=Ready", "pod/kp-whoami-w1", "pod/kp-whoami-w2", "pod/kp-client", "--timeout=180s"]));
+        await timings.time("test pods Ready", () => kubectl(["wait", "--for=condition=Ready", "pod/kp-whoami-w1", "pod/kp-whoami-w2", "pod/kp-client", "--timeout=180s"])
+            .catch(async (e) => {
+                // why: the pods' states and events, and the nodes' conditions (a kubelet under disk pressure rejects pods yet stays Ready)
+                const describe = await kubectl(["describe", "pods", "kp-whoami-w1", "kp-whoami-w2", "kp-client"]).catch((d) => String(d));
+                const conditions = await kubectl(["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}:{range .status.conditions[*]} {.type}={.status}{end}{\"\\n\"}{end}"]).catch((d) => String(d));
+                throw new Error(`${e.message}\nnode conditions:\n${conditions}\n${describe.split("\n").filter((l) => /^(Name|Node|Status|Reason|Message):|^\s+(Reason|Message|State):|^\s+(Warning|Normal)\s/.test(l)).join("\n")}`);
+            }));
         const ips = Object.fromEntries((await kubectl(["get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.podIP}={.spec.nodeName}{\"\\n\"}{end}"]))
             .trim().split("\n").map((l) => l.split("=")).map(([n, ip, node]) => [n, { ip, node }]));
         expect(ips["kp-whoami-w1"].node).toBe(w1.name);
