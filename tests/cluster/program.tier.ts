@@ -183,7 +183,17 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
                 imageRepository: img.k8s,
                 // test only: this machine's cgroup v1 (../shared/SANDBOX.md)
                 ignorePreflightErrors: ["SystemVerification"],
-                kubelet: { failCgroupV1: false },
+                kubelet: {
+                    failCgroupV1: false,
+                    // test only: the hosts' filesystems are this machine's shared disk, whose
+                    // fullness the test does not own. The kubelet's default thresholds are
+                    // percentages (imagefs.available<15%): a shared disk a little fuller than
+                    // that puts every node under DiskPressure, and the kubelet then refuses
+                    // every pod that is not critical while the nodes stay Ready. Absolute
+                    // thresholds (and no image GC) make the tier depend only on room for itself.
+                    evictionHard: { "memory.available": "100Mi", "nodefs.available": "1Gi", "imagefs.available": "1Gi", "nodefs.inodesFree": "1%", "imagefs.inodesFree": "1%" },
+                    imageGCHighThresholdPercent: 100,
+                },
                 // test only: a host that is a container cannot write nf_conntrack_max
                 kubeProxy: { conntrack: { maxPerCore: 0 } },
             },
@@ -251,6 +261,10 @@ cluster.describe("the program makes a real cluster on sandbox hosts (its own ste
 
     beforeAll(async () => {
         cluster.require();
+        // Room for three hosts' containers and images, the registry and the repository (about 5 GiB).
+        const disk = fs.statfsSync(path.resolve(__dirname, "../.."));
+        const freeGiB = (disk.bavail * disk.bsize) / 2 ** 30;
+        if (freeGiB < 8) throw new Error(`the cluster tier needs at least 8 GiB free where the repository is, ${freeGiB.toFixed(1)} GiB are: free some space (df -h)`);
         b = await timings.time("build.sh (all components, cached after the first run)", () => build());
         v = b.versions;
         if (!fs.existsSync(KUBECTL)) throw new Error(`${KUBECTL} missing: build.sh builds it through tests/engine/build-tools.sh`);
