@@ -17,8 +17,9 @@ import * as os from "os";
 import * as path from "path";
 import { RawConfig } from "../../components/config";
 import { OFFLINE_REPO_DIR } from "../../components/offline";
-import { CommandCall, EngineState, providerError, rawConfig, runProgram } from "../harness";
+import { EngineState, rawConfig, runProgram } from "../harness";
 import { tier } from "../tier";
+import { HostStepRun, hostStepsExecutor } from "./host-steps";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
 
 const sandbox = tier("sandbox", "tests/hosts/offline.test.ts", sandboxAvailable());
@@ -30,15 +31,9 @@ sandbox.describe("offline.packages on a real host (stand-in Kubernetes packages)
     let archive: string;
     let tmp: string;
     let state: EngineState = new Map();
-    const ran: { name: string; op: string; stdout: string; stderr: string }[] = [];
+    const ran: HostStepRun[] = [];
 
-    async function execute(call: CommandCall): Promise<{ stdout: string; stderr: string }> {
-        if (!/-(scripts|preflight|prepare)$/.test(call.name)) return { stdout: "", stderr: "" };
-        const r = await sb.ssh(host, call.connection.user, call.command, call.stdin, 600000);
-        ran.push({ name: call.name, op: call.op, stdout: r.stdout, stderr: r.stderr });
-        if (r.code !== 0) throw new Error(providerError(call.command, r.code, r.stdout + r.stderr));
-        return { stdout: r.stdout, stderr: r.stderr };
-    }
+    const execute = hostStepsExecutor(() => sb, () => host, ran);
 
     const config = (): RawConfig => rawConfig({
         hosts: [{ name: host.name, address: host.address, roles: ["control-plane", "worker"] }],

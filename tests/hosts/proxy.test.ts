@@ -17,8 +17,9 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { RawConfig } from "../../components/config";
-import { CommandCall, EngineState, providerError, rawConfig, runProgram } from "../harness";
+import { EngineState, rawConfig, runProgram } from "../harness";
 import { tier } from "../tier";
+import { HostStepRun, hostStepsExecutor } from "./host-steps";
 import { Sandbox, SandboxHost, sandboxAvailable, startSandbox } from "./sandbox";
 import { serveDirectory } from "./serve";
 
@@ -53,16 +54,9 @@ sandbox.describe("proxy on a real host (stand-in Kubernetes packages)", () => {
     let repo: { server: http.Server; port: number };
     let proxy: { server: http.Server; port: number; seen: string[] };
     let state: EngineState = new Map();
-    const ran: { name: string; op: string; stdout: string; stderr: string }[] = [];
+    const ran: HostStepRun[] = [];
 
-    /** The command provider's part for this host's own steps; the rest of the cluster is not run here. (preflight and prepare have no update command: an update runs create again.) */
-    async function execute(call: CommandCall): Promise<{ stdout: string; stderr: string }> {
-        if (!/-(scripts|preflight|prepare)$/.test(call.name)) return { stdout: "", stderr: "" };
-        const r = await sb.ssh(host, call.connection.user, call.command, call.stdin, 600000);
-        ran.push({ name: call.name, op: call.op, stdout: r.stdout, stderr: r.stderr });
-        if (r.code !== 0) throw new Error(providerError(call.command, r.code, r.stdout + r.stderr));
-        return { stdout: r.stdout, stderr: r.stderr };
-    }
+    const execute = hostStepsExecutor(() => sb, () => host, ran);
 
     function config(withProxy: boolean): RawConfig {
         return rawConfig({
