@@ -39,7 +39,7 @@ smoke_cleanup() {
 smoke_why() {
     local selector=${1:-} pods events conditions
     pods=$(kubectl_admin -n "$SMOKE_NS" get pods ${selector:+-l "$selector"} -o jsonpath='{range .items[*]}{.metadata.name} on {.spec.nodeName}: {.status.phase} {.status.reason} {.status.message}{range .status.containerStatuses[*]} {.state.waiting.reason} {.state.waiting.message}{end}{"\n"}{end}' 2>&1 | sort -u | tail -n 8 | tr -s ' \n' ' ;' || true)
-    events=$(kubectl_admin -n "$SMOKE_NS" get events --field-selector type=Warning -o jsonpath='{range .items[*]}{.involvedObject.name}: {.reason}: {.message}{"\n"}{end}' 2>&1 | sort -u | tail -n 6 | tr -s ' \n' ' ;' || true)
+    events=$(kubectl_admin -n "$SMOKE_NS" get events --field-selector type=Warning -o jsonpath='{range .items[*]}{.involvedObject.name}: {.reason}: {.message}{"\n"}{end}' 2>&1 | sort -u | tail -n 3 | tr -s ' \n' ' ;' || true)
     conditions=$(kubectl_admin get nodes -o jsonpath='{range .items[*]}{range .status.conditions[*]}{.type}={.status} {end}@{.metadata.name}{"\n"}{end}' 2>&1 |
         awk '{ node = $NF; sub(/^@/, "", node); for (i = 1; i < NF; i++) { split($i, c, "="); if ((c[1] == "Ready") != (c[2] == "True")) bad = bad node ": " c[1] "=" c[2] "; " } } END { printf "%s", bad }' || true)
     printf 'pods: %s events: %s nodes: %s' "${pods:-none}" "${events:-none}" "${conditions:-all Ready, no pressure}"
