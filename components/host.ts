@@ -124,6 +124,43 @@ export function firewallOpenings(spec: ClusterSpec, host: HostSpec): { ports: st
     return { ports: [...new Set(ports)], sources: [spec.network.podSubnet, spec.network.serviceSubnet] };
 }
 
+/**
+ * The kubelet's default hard eviction thresholds for its filesystems
+ * (k8s.io/kubernetes v1.36.4 pkg/kubelet/eviction/defaults_linux.go
+ * DefaultEvictionHard; cmd/kubelet/app/server.go fills in every signal a
+ * configured evictionHard leaves out). Below them the node is DiskPressure and
+ * the kubelet refuses every pod that is not critical, while it stays Ready.
+ */
+const DISK_SIGNALS: readonly { dir: string; signal: string; default: string }[] = [
+    { dir: "/var/lib/containerd", signal: "imagefs.available", default: "15%" },
+    { dir: "/var/lib/kubelet", signal: "nodefs.available", default: "10%" },
+];
+
+const QUANTITY_SUFFIX: Readonly<Record<string, number>> = {
+    "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/** An eviction threshold value ("15%", "2Gi", "500M", "1073741824") as a percentage or bytes; undefined when it is neither (the kubelet judges it). */
+export function evictionThreshold(value: string): { percent: number } | { bytes: number } | undefined {
+    const pct = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
+    if (pct) return { percent: Number(pct[1]) };
+    const q = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.exec(value.trim());
+    if (q) return { bytes: Math.ceil(Number(q[1]) * QUANTITY_SUFFIX[q[2] ?? ""]) };
+    return undefined;
+}
+
+/** preflight's DISK items: `dir<TAB>signal<TAB>value<TAB>percent<TAB>bytes`, from kubeadm.kubelet.evictionHard or the kubelet's defaults. */
+export function diskChecks(spec: ClusterSpec): string[] {
+    const configured = spec.kubeadm.kubeletConfiguration.evictionHard as Record<string, unknown> | undefined;
+    return DISK_SIGNALS.flatMap((d) => {
+        const value = typeof configured?.[d.signal] === "string" ? (configured[d.signal] as string) : d.default;
+        const t = evictionThreshold(value);
+        if (!t) return [];
+        return [[d.dir, d.signal, value, "percent" in t ? String(t.percent) : "", "bytes" in t ? String(t.bytes) : ""].join("\t")];
+    });
+}
+
 /** The preflight script call for one host. */
 export function preflightCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
     const cp = isControlPlane(host);
@@ -139,6 +176,7 @@ export function preflightCall(spec: ClusterSpec, host: HostSpec): ScriptCall {
             PORTS: preflightPorts(spec, host),
             IGNORE: spec.preflight.ignore,
             SOURCES: sourceLines(spec),
+            DISK: diskChecks(spec),
         },
     };
 }

@@ -111,9 +111,9 @@ export interface KubeadmSpec {
 }
 
 /** Preflight checks a user may downgrade to warnings (like kubeadm's --ignore-preflight-errors). */
-export type PreflightCheck = "os" | "kernel" | "cgroup" | "cpu" | "memory" | "hostname" | "command" | "systemd" | "runtime" | "port" | "source";
+export type PreflightCheck = "os" | "kernel" | "cgroup" | "cpu" | "memory" | "hostname" | "command" | "systemd" | "runtime" | "port" | "source" | "disk";
 export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [
-    "os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port", "source",
+    "os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port", "source", "disk",
 ];
 
 export interface PreflightSpec {

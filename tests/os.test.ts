@@ -110,7 +110,7 @@ describe("preflight's OS check (the rendered step, in real bash on this machine,
     const OTHERS = ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"];
     function preflight(file: string, ignore: string[] = OTHERS) {
         const script = renderScript("preflight", {
-            NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [], IGNORE: ignore, SOURCES: [],
+            NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [], IGNORE: ignore, SOURCES: [], DISK: [],
         }, { action: "run", lib: SCRIPTS_DIR });
         return run("bash", ["-c", script, "preflight"], { KP_OS_RELEASE: file });
     }
@@ -405,7 +405,7 @@ describe("preflight says what prepare will change on a RHEL-family host (warning
         const s = stubs({ getenforce: "echo Enforcing", "firewall-cmd": '[[ $1 == --state ]] && echo running' });
         const script = renderScript("preflight", {
             NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [],
-            IGNORE: ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"], SOURCES: [],
+            IGNORE: ["kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"], SOURCES: [], DISK: [],
         }, { action: "run", lib: SCRIPTS_DIR });
         const r = run("bash", ["-c", script, "preflight"], { KP_OS_RELEASE: osRelease(SUPPORTED[7][1]), KP_PATH_PREFIX: s.bin });
         expect(r.status).toBe(0);

@@ -25,6 +25,9 @@ import {
     sudoMessage,
 } from "../components/scripts";
 import { stepCommands, scriptsStepCommands } from "../components/step";
+import { diskChecks, evictionThreshold } from "../components/host";
+import { parseClusterConfig } from "../components/config";
+import { rawConfig } from "./harness";
 import { discoverySection } from "../components/kubeadm/config";
 import { renderAptProxyConf, renderContainerdProxyDropIn } from "../components/proxy";
 
@@ -117,13 +120,13 @@ const VARIANTS: Variant[] = [
     {
         id: "preflight-control-plane",
         name: "preflight",
-        vars: { NODE_NAME: "cp-1", IS_CONTROL_PLANE: true, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: CP_PORTS, IGNORE: [], SOURCES: [] },
+        vars: { NODE_NAME: "cp-1", IS_CONTROL_PLANE: true, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: CP_PORTS, IGNORE: [], SOURCES: [], DISK: ["/var/lib/containerd\timagefs.available\t15%\t15\t", "/var/lib/kubelet\tnodefs.available\t10%\t10\t"] },
     },
     {
         id: "preflight-worker",
         name: "preflight",
         vars: { NODE_NAME: "worker-1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: WORKER_PORTS, IGNORE: ["cgroup", "port"],
-            SOURCES: ["debian\tpackages.localRepository.apt\thttp://10.0.0.5/debs\t", "any\tproxy.https\thttp://10.0.0.3:3128\t", "any\tcontainerd.registries[0].mirrors[0]\thttps://mirror.example.com\thttp://10.0.0.3:3128"] },
+            SOURCES: ["debian\tpackages.localRepository.apt\thttp://10.0.0.5/debs\t", "any\tproxy.https\thttp://10.0.0.3:3128\t", "any\tcontainerd.registries[0].mirrors[0]\thttps://mirror.example.com\thttp://10.0.0.3:3128"], DISK: [] },
     },
     { id: "prepare-control-plane", name: "prepare", vars: prepareVars(true) },
     { id: "prepare-worker", name: "prepare", vars: prepareVars(false) },
@@ -827,7 +830,7 @@ describe("preflight on this machine", () => {
     }
 
     function preflight(nodeName: string, ports: string[], controlPlane = false, ignore: string[] = [], sources: string[] = []) {
-        return preflightWith({ NODE_NAME: nodeName, IS_CONTROL_PLANE: controlPlane, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: ports, IGNORE: ignore, SOURCES: sources });
+        return preflightWith({ NODE_NAME: nodeName, IS_CONTROL_PLANE: controlPlane, KUBERNETES_MINOR: "1.36", MIN_CPUS: 2, MIN_MEMORY_MB: 1700, PORTS: ports, IGNORE: ignore, SOURCES: sources, DISK: [] });
     }
 
     it("lists every problem in one run, exits 1 and prints nothing on stdout", () => {
@@ -870,8 +873,9 @@ describe("preflight on this machine", () => {
             MIN_MEMORY_MB: 1,
             PORTS: [],
             // every check downgraded to a warning, as preflight.ignore does
-            IGNORE: ["os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port"],
+            IGNORE: ["os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port", "disk"],
             SOURCES: [],
+            DISK: [],
         });
         expect(r.status).toBe(0);
         expect(r.stdout.endsWith("\n")).toBe(true);
@@ -1008,5 +1012,70 @@ describe("smoke-test.sh: why its pods are not running", () => {
 
     test("healthy nodes are said to be healthy", () => {
         expect(why("MemoryPressure=False DiskPressure=False Ready=True @w-1\\n").stdout).toMatch(/ nodes: all Ready, no pressure$/);
+    });
+});
+
+describe("preflight's disk check (a stub df: the kubelet's filesystems and their free space)", () => {
+    let lib: string;
+    let bin: string;
+    beforeAll(() => {
+        lib = installLibrary("preflight-disk-lib").lib;
+        bin = fs.mkdtempSync(path.join(os.tmpdir(), "kp-df-"));
+    });
+    afterAll(() => fs.rmSync(bin, { recursive: true, force: true }));
+
+    /** preflight with every other check neutralised, df answering `size avail mount` for any path, and the DISK items of diskChecks(). */
+    function check(disk: string[], df: { size: number; avail: number; mount?: string }, ignore: string[] = []) {
+        fs.writeFileSync(path.join(bin, "df"), `#!/bin/sh\necho "Filesystem 1-blocks Used Available Capacity Mounted on"\necho "/dev/x ${df.size} 0 ${df.avail} 0% ${df.mount ?? "/"}"\necho "$*" >>"${bin}/df.args"\n`, { mode: 0o755 });
+        fs.rmSync(path.join(bin, "df.args"), { force: true });
+        const vars = {
+            NODE_NAME: "n1", IS_CONTROL_PLANE: false, KUBERNETES_MINOR: "1.36", MIN_CPUS: 1, MIN_MEMORY_MB: 1, PORTS: [], SOURCES: [], DISK: disk,
+            IGNORE: ["os", "kernel", "cgroup", "cpu", "memory", "hostname", "command", "systemd", "runtime", "port", ...ignore],
+        };
+        const r = run("bash", ["-c", renderScript("preflight", vars, { action: "run", lib }), "preflight"], "", { ...process.env, KP_PATH_PREFIX: bin });
+        return { ...r, dfArgs: fs.existsSync(path.join(bin, "df.args")) ? fs.readFileSync(path.join(bin, "df.args"), "utf8") : "" };
+    }
+    const GiB = 2 ** 30;
+    const spec = (evictionHard?: Record<string, string>) => parseClusterConfig(rawConfig(evictionHard ? { kubeadm: { kubelet: { evictionHard } } } : {}), "t");
+
+    it("diskChecks: the kubelet's defaults, or what kubeadm.kubelet.evictionHard sets (a signal it leaves out keeps its default, as the kubelet does)", () => {
+        expect(diskChecks(spec())).toEqual(["/var/lib/containerd\timagefs.available\t15%\t15\t", "/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
+        expect(diskChecks(spec({ "imagefs.available": "2Gi" }))).toEqual(["/var/lib/containerd\timagefs.available\t2Gi\t\t2147483648", "/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
+        expect(diskChecks(spec({ "nodefs.available": "7.5%", "imagefs.available": "500M" }))).toEqual(["/var/lib/containerd\timagefs.available\t500M\t\t500000000", "/var/lib/kubelet\tnodefs.available\t7.5%\t7.5\t"]);
+        // a value that is neither a percentage nor a quantity is left to the kubelet
+        expect(diskChecks(spec({ "imagefs.available": "lots" }))).toEqual(["/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
+        expect(evictionThreshold("1.5Gi")).toEqual({ bytes: 1.5 * GiB });
+        expect(evictionThreshold("100")).toEqual({ bytes: 100 });
+    });
+
+    it("a disk under imagefs.available<15% (plus 2 GiB): one problem for the filesystem, naming the directory, the free space, the signal and the setting", () => {
+        const r = check(diskChecks(spec()), { size: 100 * GiB, avail: 14 * GiB });
+
+        expect(r.status).toBe(1);
+        const problems = r.stderr.split("\n").filter((l) => l.startsWith("  - "));
+        expect(problems).toEqual([
+            "  - /var/lib/containerd is on / with 14.0 GiB free of 100.0 GiB (14%), under the kubelet's eviction threshold imagefs.available<15% plus 2 GiB for the images and logs the node is about to write: " +
+                "the node would be DiskPressure, Ready but refusing every pod that is not critical. Fix: free space on / (or give /var/lib/containerd a filesystem of its own), or set kubeadm.kubelet.evictionHard.imagefs.available to what this disk can keep free",
+        ]);
+        // before prepare, the directories do not exist: df is asked about their nearest existing parent
+        for (const a of r.dfArgs.trim().split("\n")) expect(a).toMatch(/^-P -B1 \//);
+    });
+
+    it("enough room passes (17.5 GiB of 100 GiB is above 15% + 2 GiB); so does an absolute threshold that fits", () => {
+        const roomy = check(diskChecks(spec()), { size: 100 * GiB, avail: 17.5 * GiB });
+        expect({ status: roomy.status, err: roomy.stderr.slice(-300) }).toMatchObject({ status: 0 });
+        expect(roomy.stderr).not.toContain("/var/lib/");
+        const fits = check(diskChecks(spec({ "imagefs.available": "1Gi", "nodefs.available": "1Gi" })), { size: 100 * GiB, avail: 4 * GiB });
+        expect({ status: fits.status, err: fits.stderr.slice(-400) }).toMatchObject({ status: 0 });
+        expect(fits.stderr).not.toContain("/var/lib/");
+        const tight = check(diskChecks(spec({ "imagefs.available": "1Gi", "nodefs.available": "1Gi" })), { size: 100 * GiB, avail: 2.5 * GiB });
+        expect(tight.status).toBe(1);
+        expect(tight.stderr).toContain("under the kubelet's eviction threshold imagefs.available<1Gi plus 2 GiB");
+    });
+
+    it("preflight.ignore: [disk] makes it a warning", () => {
+        const r = check(diskChecks(spec()), { size: 100 * GiB, avail: 1 * GiB }, ["disk"]);
+        expect(r.status).toBe(0);
+        expect(r.stderr).toContain("ignored by preflight.ignore (disk): /var/lib/containerd is on / with 1.0 GiB free");
     });
 });

@@ -84,6 +84,7 @@ export const SCRIPT_VARS: Readonly<Record<ScriptName, Readonly<Record<string, Va
         PORTS: "array",
         IGNORE: "array",
         SOURCES: "array",
+        DISK: "array",
     },
     prepare: PREPARE_VARS,
     init: { NODE_NAME: "string", KUBEADM_CONFIG: "string", API_ENDPOINT: "string" },

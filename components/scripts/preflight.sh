@@ -4,6 +4,8 @@
 # prints exactly one line of JSON facts on stdout.
 # Vars: NODE_NAME, IS_CONTROL_PLANE, KUBERNETES_MINOR, MIN_CPUS, MIN_MEMORY_MB, PORTS,
 # IGNORE (check ids whose problems become warnings: the stack's preflight.ignore),
+# DISK (`dir<TAB>signal<TAB>value<TAB>percent<TAB>bytes` per kubelet filesystem
+# eviction threshold: the stack's kubeadm.kubelet.evictionHard or the kubelet's default),
 # SOURCES (`family<TAB>label<TAB>url<TAB>via` per package repository, image
 # registry or mirror, and proxy; via is the proxy to reach it through, or "").
 
@@ -121,6 +123,43 @@ check_sources() {
             problem source "cannot reach $label ($url) from this host: $why" \
                 "open the way from this host to it (firewall, routing, DNS), fix the URL in the stack config, or set proxy / proxy.noProxy; preflight.ignore: [source] goes on without this check"
         fi
+    done
+}
+
+# Room the node is about to need on top of the eviction threshold: images and logs.
+readonly DISK_HEADROOM_BYTES=$((2 * 1024 * 1024 * 1024))
+
+# gib BYTES: BYTES in GiB, one decimal.
+gib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1073741824 }'; }
+
+# check_disk: each kubelet filesystem must stay above its eviction threshold
+# with room to spare, or the node comes up under DiskPressure: Ready, yet the
+# kubelet refuses every pod that is not critical.
+check_disk() {
+    local item dir signal value pct bytes at line size avail need mount reported=()
+    for item in "${DISK[@]}"; do
+        # (tab is IFS whitespace: empty fields would collapse; split on | instead)
+        IFS='|' read -r dir signal value pct bytes <<<"${item//$'\t'/|}"
+        at=$dir
+        while [[ ! -e $at && $at != / ]]; do at=$(dirname "$at"); done
+        line=$(df -P -B1 "$at" 2>/dev/null | awk 'NR == 2 { print $2, $4, $6 }') || line=''
+        read -r size avail mount <<<"$line"
+        if [[ ! $size =~ ^[0-9]+$ || ! $avail =~ ^[0-9]+$ || $size -eq 0 ]]; then
+            warning "cannot read the free space of $dir's filesystem (df -P $at)"
+            continue
+        fi
+        if [[ -n $pct ]]; then
+            need=$(awk -v s="$size" -v p="$pct" 'BEGIN { printf "%.0f", s * p / 100 }')
+        else
+            need=$bytes
+        fi
+        need=$((need + DISK_HEADROOM_BYTES))
+        ((avail < need)) || continue
+        # (the same filesystem under both directories: one message, the strictest signal first)
+        [[ " ${reported[*]} " == *" $mount "* ]] && continue
+        reported+=("$mount")
+        problem disk "$dir is on $mount with $(gib "$avail") GiB free of $(gib "$size") GiB ($((avail * 100 / size))%), under the kubelet's eviction threshold $signal<$value plus 2 GiB for the images and logs the node is about to write: the node would be DiskPressure, Ready but refusing every pod that is not critical" \
+            "free space on $mount (or give $dir a filesystem of its own), or set kubeadm.kubelet.evictionHard.$signal to what this disk can keep free"
     done
 }
 
@@ -267,6 +306,9 @@ main() {
     if ((${#SOURCES[@]} > 0)); then
         check_sources "$os_family"
     fi
+
+    # --- disk -----------------------------------------------------------------
+    check_disk
 
     # --- things prepare will fix: warnings only -------------------------------
     if [[ $(awk 'NR > 1' /proc/swaps 2>/dev/null) ]]; then

@@ -38,7 +38,7 @@ sandbox.describe("offline.packages on a real host (stand-in Kubernetes packages)
     const config = (): RawConfig => rawConfig({
         hosts: [{ name: host.name, address: host.address, roles: ["control-plane", "worker"] }],
         ssh: { user: "kube", privateKey: sb.privateKey },
-        preflight: { ignore: ["cgroup"] },
+        preflight: { ignore: ["cgroup", "disk"] },
         offline: { packages: archive },
     } as Partial<RawConfig>);
 

@@ -70,7 +70,7 @@ sandbox.describe("Debian 13 hosts: preflight, prepare, init, join and teardown b
             kubernetesVersion: "1.36.4",
             packages: { localRepository: { apt: `http://${sb.gateway}:${repo.port}/ ./` } },
             // sandbox hosts share this machine's cgroup v1 (see tests/hosts/lifecycle.test.ts)
-            preflight: { ignore: ["cgroup"] },
+            preflight: { ignore: ["cgroup", "disk"] },
             // the stand-ins have no API server for the add-ons (and the Gateway API CRDs are not reachable)
             addons: { ingress: false, dashboard: false, metricsServer: false, smokeTest: false },
         });
@@ -169,7 +169,7 @@ sandbox.describe("Debian 12 host: preflight's OS detection", () => {
         sandbox.require();
         sb = await startSandbox(["os12-a"]);
         [h] = sb.hosts;
-        raw = rawConfig({ hosts: [{ name: h.name, address: h.address, roles: ["control-plane"] }], ssh: { user: "kube", privateKey: sb.privateKey }, preflight: { ignore: ["cgroup"] } });
+        raw = rawConfig({ hosts: [{ name: h.name, address: h.address, roles: ["control-plane"] }], ssh: { user: "kube", privateKey: sb.privateKey }, preflight: { ignore: ["cgroup", "disk"] } });
     }, 300000);
 
     afterAll(async () => {

@@ -65,7 +65,7 @@ sandbox.describe("preflight on real hosts", () => {
     });
 
     test("with preflight.ignore [cgroup] it passes and prints the host's facts", async () => {
-        const r = await preflight(config({ preflight: { ignore: ["cgroup"] } }), worker);
+        const r = await preflight(config({ preflight: { ignore: ["cgroup", "disk"] } }), worker);
         expect(r.code).toBe(0);
         expect(r.stderr).toContain("ignored by preflight.ignore (cgroup)");
         const facts = parseFacts(worker.name, r.stdout);
@@ -118,7 +118,7 @@ sandbox.describe("preflight on real hosts", () => {
         const fake = "Filename\\tType\\tSize\\tUsed\\tPriority\\n/swapfile file 1048572 0 -2\\n";
         expect(await sb.ssh(worker, "root", `printf '${fake}' > /run/fake-swaps && mount --bind /run/fake-swaps /proc/swaps`)).toMatchObject({ code: 0 });
         try {
-            const r = await preflight(config({ preflight: { ignore: ["cgroup"] } }), worker);
+            const r = await preflight(config({ preflight: { ignore: ["cgroup", "disk"] } }), worker);
             expect(r.code).toBe(0);
             expect(r.stderr).toMatch(/swap is on: prepare will turn it off/);
             expect(parseFacts(worker.name, r.stdout).swapOn).toBe(true);
@@ -135,7 +135,7 @@ sandbox.describe("preflight on real hosts", () => {
         expect(cpMac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
         expect(await sb.ssh(worker, "root", `ip link add clone0 type veth peer name clone1 && ip link set clone0 address ${cpMac}`)).toMatchObject({ code: 0 });
         try {
-            const raw = config({ preflight: { ignore: ["cgroup"] } });
+            const raw = config({ preflight: { ignore: ["cgroup", "disk"] } });
             const outs = [await preflight(raw, cp), await preflight(raw, worker)];
             expect(outs.map((o) => o.code)).toEqual([0, 0]);
             const facts = [parseFacts(cp.name, outs[0].stdout), parseFacts(worker.name, outs[1].stdout)];
@@ -163,7 +163,7 @@ sandbox.describe("preflight on real hosts", () => {
         const fake = `mount -t tmpfs kp-fake-class /sys/class && mkdir -p /sys/class/dmi/id && echo ${uuid.toUpperCase()} > /sys/class/dmi/id/product_uuid`;
         for (const h of [cp, worker]) expect(await sb.ssh(h, "root", fake)).toMatchObject({ code: 0 });
         try {
-            const raw = config({ preflight: { ignore: ["cgroup"] } });
+            const raw = config({ preflight: { ignore: ["cgroup", "disk"] } });
             const outs = [await preflight(raw, cp), await preflight(raw, worker)];
             expect(outs.map((o) => o.code)).toEqual([0, 0]);
             const facts = [parseFacts(cp.name, outs[0].stdout), parseFacts(worker.name, outs[1].stdout)];
@@ -176,7 +176,7 @@ sandbox.describe("preflight on real hosts", () => {
     });
 
     test("without DMI data (containers) product_uuid is reported empty and never counted as a duplicate", async () => {
-        const raw = config({ preflight: { ignore: ["cgroup"] } });
+        const raw = config({ preflight: { ignore: ["cgroup", "disk"] } });
         const facts = [parseFacts(cp.name, (await preflight(raw, cp)).stdout), parseFacts(worker.name, (await preflight(raw, worker)).stdout)];
         expect(facts.map((f) => f.productUuid)).toEqual(["", ""]);
         expect(fleetProblems(facts)).toEqual([]);

@@ -63,7 +63,7 @@ sandbox.describe("proxy on a real host (stand-in Kubernetes packages)", () => {
             hosts: [{ name: host.name, address: host.address, roles: ["control-plane", "worker"] }],
             ssh: { user: "kube", privateKey: sb.privateKey },
             packages: { localRepository: { apt: `http://${sb.gateway}:${repo.port}/ ./` } },
-            preflight: { ignore: ["cgroup"] },
+            preflight: { ignore: ["cgroup", "disk"] },
             ...(withProxy ? { proxy: { http: `http://${sb.gateway}:${proxy.port}`, noProxy: ["registry.px.internal"] } } : {}),
         } as Partial<RawConfig>);
     }
