@@ -127,8 +127,9 @@ export function firewallOpenings(spec: ClusterSpec, host: HostSpec): { ports: st
 /**
  * The kubelet's default hard eviction thresholds for its filesystems
  * (k8s.io/kubernetes v1.36.4 pkg/kubelet/eviction/defaults_linux.go
- * DefaultEvictionHard; cmd/kubelet/app/server.go fills in every signal a
- * configured evictionHard leaves out). Below them the node is DiskPressure and
+ * DefaultEvictionHard). cmd/kubelet/app/server.go uses them when evictionHard
+ * is unset (or empty), and fills in the signals a configured one leaves out only
+ * with mergeDefaultEvictionSettings: true. Below them the node is DiskPressure and
  * the kubelet refuses every pod that is not critical, while it stays Ready.
  */
 const DISK_SIGNALS: readonly { dir: string; signal: string; default: string }[] = [
@@ -152,11 +153,15 @@ export function evictionThreshold(value: string): { percent: number } | { bytes:
 
 /** preflight's DISK items: `dir<TAB>signal<TAB>value<TAB>percent<TAB>bytes`, from kubeadm.kubelet.evictionHard or the kubelet's defaults. */
 export function diskChecks(spec: ClusterSpec): string[] {
-    const configured = spec.kubeadm.kubeletConfiguration.evictionHard as Record<string, unknown> | undefined;
+    const kubelet = spec.kubeadm.kubeletConfiguration;
+    const configured = kubelet.evictionHard as Record<string, unknown> | undefined;
+    const defaults = !configured || Object.keys(configured).length === 0 || kubelet.mergeDefaultEvictionSettings === true;
     return DISK_SIGNALS.flatMap((d) => {
-        const value = typeof configured?.[d.signal] === "string" ? (configured[d.signal] as string) : d.default;
+        const value = typeof configured?.[d.signal] === "string" ? (configured[d.signal] as string) : defaults ? d.default : undefined;
+        if (value === undefined) return [];
         const t = evictionThreshold(value);
-        if (!t) return [];
+        // (0% turns the threshold off; the kubelet ignores 100% and more)
+        if (!t || ("percent" in t && (t.percent <= 0 || t.percent >= 100))) return [];
         return [[d.dir, d.signal, value, "percent" in t ? String(t.percent) : "", "bytes" in t ? String(t.bytes) : ""].join("\t")];
     });
 }

@@ -1038,12 +1038,16 @@ describe("preflight's disk check (a stub df: the kubelet's filesystems and their
     const GiB = 2 ** 30;
     const spec = (evictionHard?: Record<string, string>) => parseClusterConfig(rawConfig(evictionHard ? { kubeadm: { kubelet: { evictionHard } } } : {}), "t");
 
-    it("diskChecks: the kubelet's defaults, or what kubeadm.kubelet.evictionHard sets (a signal it leaves out keeps its default, as the kubelet does)", () => {
+    it("diskChecks: the kubelet's defaults, or what kubeadm.kubelet.evictionHard sets (a signal it leaves out has no threshold, as in the kubelet, unless mergeDefaultEvictionSettings)", () => {
         expect(diskChecks(spec())).toEqual(["/var/lib/containerd\timagefs.available\t15%\t15\t", "/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
-        expect(diskChecks(spec({ "imagefs.available": "2Gi" }))).toEqual(["/var/lib/containerd\timagefs.available\t2Gi\t\t2147483648", "/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
+        expect(diskChecks(spec({ "imagefs.available": "2Gi" }))).toEqual(["/var/lib/containerd\timagefs.available\t2Gi\t\t2147483648"]);
+        const merged = parseClusterConfig(rawConfig({ kubeadm: { kubelet: { evictionHard: { "imagefs.available": "2Gi" }, mergeDefaultEvictionSettings: true } } }), "t");
+        expect(diskChecks(merged)).toEqual(["/var/lib/containerd\timagefs.available\t2Gi\t\t2147483648", "/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
+        // 0% turns a threshold off; the kubelet ignores 100%
+        expect(diskChecks(spec({ "imagefs.available": "0%", "nodefs.available": "100%" }))).toEqual([]);
         expect(diskChecks(spec({ "nodefs.available": "7.5%", "imagefs.available": "500M" }))).toEqual(["/var/lib/containerd\timagefs.available\t500M\t\t500000000", "/var/lib/kubelet\tnodefs.available\t7.5%\t7.5\t"]);
         // a value that is neither a percentage nor a quantity is left to the kubelet
-        expect(diskChecks(spec({ "imagefs.available": "lots" }))).toEqual(["/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
+        expect(diskChecks(spec({ "imagefs.available": "lots", "nodefs.available": "10%" }))).toEqual(["/var/lib/kubelet\tnodefs.available\t10%\t10\t"]);
         expect(evictionThreshold("1.5Gi")).toEqual({ bytes: 1.5 * GiB });
         expect(evictionThreshold("100")).toEqual({ bytes: 100 });
     });
