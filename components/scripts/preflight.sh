@@ -155,7 +155,7 @@ check_disk() {
         fi
         need=$((need + DISK_HEADROOM_BYTES))
         ((avail < need)) || continue
-        # (the same filesystem under both directories: one message, the strictest signal first)
+        # (the same filesystem under both directories: one message, for the first DISK item it falls short of)
         [[ " ${reported[*]} " == *" $mount "* ]] && continue
         reported+=("$mount")
         problem disk "$dir is on $mount with $(gib "$avail") GiB free of $(gib "$size") GiB ($((avail * 100 / size))%), under the kubelet's eviction threshold $signal<$value plus 2 GiB for the images and logs the node is about to write: the node would be DiskPressure, Ready but refusing every pod that is not critical" \

@@ -763,7 +763,8 @@ export async function startSandbox(names: string[], opts: SandboxOptions = {}): 
                         // step CGROUP" (the shared machine's cgroup v1 hierarchy not there
                         // yet under load), which leaves /run/nologin, so every login but
                         // root's is refused by pam_nologin. That race is transient: restart
-                        // the failed units (a few tries); what still fails is reported.
+                        // the failed units (a few tries); a host that still refuses every
+                        // login but root's is an error, other failed units are accepted.
                         const failed = (await ssh(h, "root", "systemctl list-units --failed --plain --no-legend | awk '{ print $1 }'", undefined, 10000)).stdout.trim().split("\n").filter(Boolean);
                         if (restarts < 3 && failed.length > 0) {
                             restarts++;
